@@ -33,7 +33,7 @@ install: $(INSTALLED)
 # setuptools<81 first (torch 2.14 wants >=77.0.3) and build without isolation so the build sees it.
 $(INSTALLED): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=77.0.3,<81' wheel
+	$(PY) -m pip install --quiet 'setuptools>=77.0.3,<81' wheel
 	$(PY) -m pip install --quiet --no-build-isolation -r requirements.txt
 	@touch $@
 
