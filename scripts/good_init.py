@@ -1,0 +1,163 @@
+"""why you need a good init? / 为什么需要好的初始化 (scaling的神奇数字, Adding ReLU in the mix).
+
+fast.ai 2019 lesson 9: multiply a vector by the same random 512x512 matrix 100 times, as if through
+100 layers: with std-1 weights it overflows to nan, scaled by 0.01 it vanishes to exactly 0, scaled
+by 1/sqrt(512) it stays at scale; the mean/sqr experiments show why: a sum of 512 unit-variance
+products has E[y^2] = 512, and after a ReLU half of it, hence sqrt(2/512) (Kaiming).
+
+Run:    python scripts/good_init.py [--plot std.png]        (or: make good_init)
+Expect: nan at iteration ~27 (the notes: 28); exactly 0.0 with x0.01; std 0.4-900 (median ~4;
+        the notes: 0.93) with 1/sqrt(512); sqr ~512, ~1, ReLU mean ~1/pi sqr ~0.5, ~256, ~1.0 next to
+        the notes' values and their closed forms; ~1 s after imports.
+"""
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+N = 512  # the lesson's layer width
+LAYERS = 100  # the lesson's "100 layers"
+TRIALS = 100  # the lesson's repeats of the 512x512 experiments
+SCALAR_TRIALS = 10000  # the lesson's repeats of the one-number experiments
+FLOAT32_MAX = torch.finfo(torch.float32).max  # ~3.4e38: where a float32 overflows to inf
+# The notes' printed values: (mean, std) after 100 layers, (mean, sqr) of the experiments.
+NOTES = {"nan_iter": 28, "x1": (math.nan, math.nan), "x0.01": (0.0, 0.0),
+         "/sqrt(512)": (-0.0171, 0.9270), "a @ x": (0.01184942677617073, 516.7942666625977),
+         "a * x (scalars)": (0.013266791818584533, 0.9896199178691623),
+         "relu(a * x) (scalars)": (0.313308998029304, 0.4902977162997965),
+         "relu(a @ x)": (9.005213165283203, 257.3701454162598),
+         "relu(a*sqrt(2/512) @ x)": (0.5643280637264252, 1.0055165421962737)}
+
+
+def chain(x, a, layers):
+    """x = a @ x, `layers` times; returns the final x (512,) and the std after each layer."""
+    stds = []
+    for _ in range(layers):
+        x = a @ x  # (512,)
+        stds.append(x.std().item())
+    return x, stds
+
+
+def first_nan(x, a, layers):
+    """The lesson's loop that stops at the first nan: returns its (0-based) iteration."""
+    for i in range(layers):
+        x = a @ x
+        if x.std() != x.std():  # nan is the only value not equal to itself
+            return i
+    return None
+
+
+def run_chains(n, layers):
+    """The three scalings of the same kind of random matrix: std 1, x0.01 and /sqrt(n)."""
+    out = {}
+    for name, scale in [("x1", 1.0), ("x0.01", 0.01), ("/sqrt(512)", 1 / math.sqrt(n))]:
+        x, a = torch.randn(n), torch.randn(n, n) * scale  # (512,), (512, 512)
+        final, stds = chain(x, a, layers)
+        out[name] = {"final": final, "stats": (final.mean().item(), final.std().item()),
+                     "stds": stds}
+    return out
+
+
+def mean_sqr_matmul(n, trials, scale=1.0, relu=False):
+    """Average over `trials` fresh (x, a) of y.mean() and (y^2).mean(), y = a @ x (512,)."""
+    mean, sqr = 0.0, 0.0
+    for _ in range(trials):
+        x = torch.randn(n)
+        a = torch.randn(n, n) * scale
+        y = a @ x
+        if relu:
+            y = y.clamp(min=0)
+        mean += y.mean().item()
+        sqr += y.pow(2).mean().item()
+    return mean / trials, sqr / trials
+
+
+def mean_sqr_scalar(trials, relu=False):
+    """The lesson's 10000-iteration loop over single numbers y = a*x, vectorised: one tensor of
+    10000 products gives the same averages without 10000 Python-level steps."""
+    x, a = torch.randn(trials), torch.randn(trials)  # (10000,) each
+    y = a * x
+    if relu:
+        y = y.clamp(min=0)
+    return y.mean().item(), y.pow(2).mean().item()
+
+
+def run_experiments(n, trials, scalar_trials):
+    """(mean, sqr) of each experiment and its closed form for N(0, 1) entries."""
+    return {
+        "a @ x": (mean_sqr_matmul(n, trials), (0.0, float(n))),  # E[y^2] = sum of n products
+        "a * x (scalars)": (mean_sqr_scalar(scalar_trials), (0.0, 1.0)),
+        # E[relu(ab)] = E|a| E|b| / 2 = (2/pi) / 2 = 1/pi; E[relu(ab)^2] = E[(ab)^2] / 2 = 1/2
+        "relu(a * x) (scalars)": (mean_sqr_scalar(scalar_trials, relu=True), (1 / math.pi, 0.5)),
+        # y ~ N(0, n): E[relu(y)] = sqrt(n / (2 pi)), E[relu(y)^2] = n / 2
+        "relu(a @ x)": (mean_sqr_matmul(n, trials, relu=True),
+                        (math.sqrt(n / (2 * math.pi)), n / 2)),
+        # y ~ N(0, 2): E[relu(y)] = sqrt(2 / (2 pi)) = 1/sqrt(pi), E[relu(y)^2] = 1
+        "relu(a*sqrt(2/512) @ x)": (mean_sqr_matmul(n, trials, math.sqrt(2 / n), relu=True),
+                                    (1 / math.sqrt(math.pi), 1.0)),
+    }
+
+
+def plot_stds(chains, path):
+    """Save the std after each layer for the three scalings (log scale: inf, nan and 0 drop out)."""
+    import matplotlib
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, c in chains.items():
+        ax.plot(range(1, len(c["stds"]) + 1), c["stds"], label=f"a = randn(512, 512) {name}")
+    ax.set(yscale="log", xlabel="layer", ylabel="std of x", title="x = a @ x, 100 times")
+    ax.legend()
+    try:
+        fig.savefig(path)
+    except OSError as e:
+        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
+    finally:
+        plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="lesson 9: why you need a good init")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="save the std per layer of the three scalings to this PNG "
+                             "(default: no plot)")
+    args = parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+
+    print(f"# x = a @ x, {LAYERS} times, x = randn({N}), a = randn({N}, {N}) * scale: (mean, std)")
+    chains = run_chains(N, LAYERS)
+    for name, c in chains.items():
+        print(f"{name:<11} notes: ({NOTES[name][0]:.4f}, {NOTES[name][1]:.4f})  "
+              f"ours: ({c['stats'][0]:.4f}, {c['stats'][1]:.4f})")
+    nan_iter = first_nan(torch.randn(N), torch.randn(N, N), LAYERS)
+    print(f"first nan at iteration i = {nan_iter} (0-based)   notes: {NOTES['nan_iter']}   "
+          f"estimate: float32 overflows at {FLOAT32_MAX:.3g} = sqrt(512)^"
+          f"{math.log(FLOAT32_MAX) / math.log(math.sqrt(N)):.1f}")
+    zeros = bool((chains["x0.01"]["final"] == 0).all())
+    print(f"x0.01: every entry exactly 0.0: {zeros}   (0.01*sqrt(512) = {0.01 * math.sqrt(N):.3f} "
+          f"per layer, ^{LAYERS} = {(0.01 * math.sqrt(N)) ** LAYERS:.1e}: below float32's smallest)")
+    print("/sqrt(512): the same matrix 100 times scales x by about |largest eigenvalue|^100, and "
+          "that eigenvalue is ~1 (within a few %): std stays at scale, not exactly 1")
+
+    print("\n# averages over the experiments: (mean, sqr = mean of y^2)")
+    experiments = run_experiments(N, TRIALS, SCALAR_TRIALS)
+    for name, (ours, closed) in experiments.items():
+        print(f"{name:<24} notes: ({NOTES[name][0]:.4f}, {NOTES[name][1]:8.4f})  "
+              f"ours: ({ours[0]:.4f}, {ours[1]:8.4f})  closed form: ({closed[0]:.4f}, {closed[1]:.4f})")
+    print(f"magic numbers: 1/sqrt(512) = {1 / math.sqrt(N):.4f} (not far from 0.01, yet "
+          f"0.01 vanishes), sqrt(2/512) = {math.sqrt(2 / N):.4f} with a ReLU")
+
+    if args.plot is not None:
+        plot_stds(chains, args.plot)
+        print(f"plot saved to {args.plot}")
+    return {"nan_iter": nan_iter, "zeros": zeros,
+            "final_stats": {name: c["stats"] for name, c in chains.items()},
+            "stds": {name: c["stds"] for name, c in chains.items()},
+            "experiments": {name: ours for name, (ours, _) in experiments.items()}}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""LS21.多层感知机 / Backpropagation in a multi-layer perceptron, by hand (the delta rule).
+
+A sigmoid MLP with E = 1/2 sum_k (O_k - t_k)^2: the notes' delta rule
+delta_k = O_k(1 - O_k)(O_k - t_k), delta_j = O_j(1 - O_j) sum_k delta_k W_jk, dE/dW_ij = O_i delta_j,
+applied layer by layer gives every weight's gradient, equal to autograd's within 1e-10 in float64;
+one manual SGD step with those gradients lowers E.
+
+Run:    python scripts/mlp_backprop.py   (or: make mlp_backprop)
+Expect: max |delta rule - autograd| ~1e-17 for every W and b of a 4-5-3 net, and E lower after one
+        SGD step (e.g. 1.36 -> 1.29 with lr 0.5); well under a second after imports.
+"""
+import argparse
+
+import torch
+
+SIZES = [4, 5, 3]  # input, hidden, output nodes: at least one hidden layer, small enough to read
+SAMPLES = 4  # a few samples at once: E sums over them, the delta rule becomes matrix products
+LR = 0.5  # one SGD step this size lowers E on this small net
+TOLERANCE = 1e-10  # float64: the two routes agree up to rounding (~1e-16)
+SEED = 0
+
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def init_params(sizes):
+    """[(W, b)] per layer, float64 leaves: W (n_in, n_out) so that W[i, j] is the notes' W_ij."""
+    return [(torch.randn(n_in, n_out, dtype=torch.float64).requires_grad_(),
+             torch.randn(n_out, dtype=torch.float64).requires_grad_())
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def forward(x, params):
+    """Every layer's output [O^0 = x, O^1, ..., O^L], each (N, n_l): the delta rule needs them all."""
+    outputs = [x]
+    for w, b in params:
+        outputs.append(torch.sigmoid(outputs[-1] @ w + b))  # x_j = sum_i O_i W_ij + b_j
+    return outputs
+
+
+def error(o, t):
+    """The notes' E = 1/2 sum_k (O_k - t_k)^2, summed over the samples too."""
+    return 0.5 * ((o - t) ** 2).sum()
+
+
+def delta_rule(outputs, params, t):
+    """[(dE/dW, dE/db)] per layer by the notes' delta rule, from the output layer backwards."""
+    grads = []
+    o = outputs[-1]
+    delta = o * (1 - o) * (o - t)  # (N, K): delta_k = O_k(1 - O_k)(O_k - t_k)
+    for layer in range(len(params) - 1, -1, -1):
+        o_in = outputs[layer]  # (N, n_in): the O_i feeding this layer
+        # dE/dW_ij = O_i delta_j summed over samples; a bias is a weight from a node always at 1
+        grads.append((o_in.t() @ delta, delta.sum(dim=0)))  # (n_in, n_out), (n_out,)
+        w = params[layer][0]
+        delta = o_in * (1 - o_in) * (delta @ w.t())  # (N, n_in): delta_j = O_j(1-O_j) sum_k delta_k W_jk
+    return grads[::-1]
+
+
+def autograd_grads(x, params, t):
+    """[(dE/dW, dE/db)] per layer from torch.autograd.grad of the same E."""
+    leaves = [p for layer in params for p in layer]
+    flat = torch.autograd.grad(error(forward(x, params)[-1], t), leaves)
+    return list(zip(flat[0::2], flat[1::2]))
+
+
+def sgd_step(params, grads, lr):
+    """p <- p - lr * dE/dp, in place on the leaves: under no_grad so autograd does not record it."""
+    with torch.no_grad():
+        for layer, layer_grads in zip(params, grads):
+            for p, g in zip(layer, layer_grads):
+                p -= lr * g
+
+
+def compare(manual, auto):
+    """max |delta rule - autograd| per tensor, with its shape: {"W1": ((4, 5), 1e-17), ...}."""
+    diffs = {}
+    for i, ((dw, db), (aw, ab)) in enumerate(zip(manual, auto), start=1):
+        diffs[f"W{i}"] = (tuple(dw.shape), (dw - aw).abs().max().item())
+        diffs[f"b{i}"] = (tuple(db.shape), (db - ab).abs().max().item())
+    return diffs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="LS21: MLP backprop by the delta rule vs autograd")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=SIZES,
+                        help=f"nodes per layer, input to output (default: {' '.join(map(str, SIZES))})")
+    parser.add_argument("--samples", type=positive_int, default=SAMPLES,
+                        help=f"samples summed into E (default: {SAMPLES})")
+    parser.add_argument("--lr", type=positive_float, default=LR,
+                        help=f"learning rate of the one SGD step (default: {LR})")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+    args = parser.parse_args(argv)
+    if len(args.sizes) < 3:
+        parser.error("--sizes needs at least 3 numbers: input, hidden layer(s), output")
+    torch.manual_seed(args.seed)
+
+    params = init_params(args.sizes)
+    x = torch.randn(args.samples, args.sizes[0], dtype=torch.float64)  # (N, n_0)
+    t = torch.rand(args.samples, args.sizes[-1], dtype=torch.float64)  # (N, K) targets in (0, 1)
+    with torch.no_grad():
+        outputs = forward(x, params)
+    manual = delta_rule(outputs, params, t)
+    auto = autograd_grads(x, params, t)
+    diffs = compare(manual, auto)
+    print(f"sizes {args.sizes}, {args.samples} samples, float64")
+    for name, (shape, diff) in diffs.items():
+        shape = "x".join(map(str, shape))
+        print(f"{name:>3} {shape:>5}: max |delta rule - autograd| = {diff:.1e}")
+    worst = max(diff for _, diff in diffs.values())
+    if worst > TOLERANCE:
+        raise SystemExit(f"error: the delta rule is off by {worst:.1e} > {TOLERANCE:g}")
+
+    e_before = error(outputs[-1], t).item()
+    sgd_step(params, manual, args.lr)
+    with torch.no_grad():
+        e_after = error(forward(x, params)[-1], t).item()
+    print(f"E = {e_before:.4f} -> {e_after:.4f} after one SGD step (lr {args.lr:g}) with the "
+          f"delta-rule gradients")
+    return {"x": x, "t": t, "manual": manual, "autograd": auto, "diffs": diffs, "max_diff": worst,
+            "E_before": e_before, "E_after": e_after, "params_after": params}
+
+
+if __name__ == "__main__":
+    main()

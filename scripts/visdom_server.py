@@ -1,0 +1,167 @@
+"""可视化 / Visualization: the visdom server, offline (the notes' `python -m visdom.server`).
+
+`python -m visdom.server` first downloads the page's JavaScript and crashes without internet
+(visdom issues #738, #865; no flag skips it). This starts the same server through
+`visdom.server.run_server.start_server`, which skips the download, on 127.0.0.1 only:
+`run` in the foreground, or `start` / `stop` / `status` in the background with a pid file and a
+log in a git-ignored .visdom/ folder. The page needs its libraries once: make visdom-assets.
+
+Run:    python scripts/visdom_server.py start    (or: make visdom-server; stop: make visdom-stop)
+Expect: "visdom server running at http://localhost:8097 (pid ...)" within ~2 s; a no-op when one
+        already answers there; `stop` ends it by its pid.
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+PORT = 8097  # visdom's default port, the one the notes' Visdom() client talks to
+STATE_DIR = Path(__file__).resolve().parent.parent / ".visdom"  # pid file + log (git-ignored)
+START_TIMEOUT = 30.0  # seconds to wait for a starting server to answer (imports take ~1-2 s)
+PROBE_TIMEOUT = 1.0  # seconds for one "does it answer?" request
+
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def answers(url, timeout=PROBE_TIMEOUT):
+    """True when an HTTP server answers GET url within timeout seconds."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except OSError:  # refused, timed out, reset, HTTP error
+        return False
+
+
+def read_pid(pid_file):
+    """The pid in pid_file if that server is still alive, else None (a stale file is removed)."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+        cmdline = Path(f"/proc/{pid}/cmdline")  # Linux: make sure the pid was not reused
+        if cmdline.exists() and b"visdom_server" not in cmdline.read_bytes():
+            raise ProcessLookupError(pid)
+        return pid
+    except (OSError, ValueError, IndexError):
+        pid_file.unlink(missing_ok=True)
+        return None
+
+
+def run_foreground(port, env_path):
+    """Serve on 127.0.0.1:port until killed; like `python -m visdom.server` minus the download."""
+    # The server never sees a tensor, but visdom's __init__ imports torch when it can (~3 s):
+    # marking torch as absent makes that import fail fast, and visdom carries on without it.
+    sys.modules.setdefault("torch", None)
+    from visdom.server.run_server import start_server  # imports tornado: only when serving
+
+    Path(env_path).mkdir(parents=True, exist_ok=True)
+    start_server(port=port, hostname="localhost", base_url="", env_path=str(env_path),
+                 bind_local=True)
+
+
+def start_background(port, env_path, state_dir, timeout):
+    """Start `run` as a detached process, wait until it answers; returns its pid."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    pid_file, log_file = state_dir / "server.pid", state_dir / "server.log"
+    with open(log_file, "w") as log:
+        # A new session: the server outlives `make` and a Ctrl-C in the terminal that started it.
+        proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "run",
+                                 "--port", str(port), "--env-path", str(env_path)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    pid_file.write_text(f"{proc.pid}\n")
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while not answers(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_pid(proc.pid)
+            pid_file.unlink(missing_ok=True)
+            lines = log_file.read_text().strip().splitlines() or ["no output"]
+            raise SystemExit(f"error: the visdom server did not start on port {port} "
+                             f"({lines[-1].strip()}); log: {log_file}")
+        time.sleep(0.2)
+    return proc.pid
+
+
+def has_exited(pid):
+    """True once pid is gone (our own child is reaped here, else it would linger as a zombie)."""
+    try:
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    except ChildProcessError:  # not our child (started by an earlier `make visdom-server`)
+        try:
+            os.kill(pid, 0)  # signal 0: only checks that the process exists
+            return False
+        except ProcessLookupError:
+            return True
+
+
+def stop_pid(pid, grace=5.0):
+    """SIGTERM pid; SIGKILL it if it has not exited after `grace` seconds."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while not has_exited(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        time.sleep(0.1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Start, stop or run a visdom server offline.")
+    parser.add_argument("action", choices=["start", "stop", "status", "run"],
+                        help="start/stop/status: background server with a pid file; "
+                             "run: serve in the foreground")
+    parser.add_argument("--port", type=positive_int, default=PORT, help=f"(default: {PORT})")
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
+                        help=f"pid file and log (default: {STATE_DIR})")
+    parser.add_argument("--env-path", type=Path, default=None,
+                        help="where visdom saves its envs (default: <state-dir>/env)")
+    parser.add_argument("--timeout", type=float, default=START_TIMEOUT,
+                        help=f"seconds to wait for the server to answer (default: {START_TIMEOUT})")
+    args = parser.parse_args(argv)
+    env_path = args.env_path or args.state_dir / "env"
+    url = f"http://localhost:{args.port}"
+    pid_file = args.state_dir / "server.pid"
+
+    if args.action == "run":
+        run_foreground(args.port, env_path)
+        return {"url": url, "running": False}
+    pid = read_pid(pid_file)
+    if args.action == "stop":
+        if pid is None:
+            print(f"no visdom server started from {args.state_dir} (no live pid file)")
+        else:
+            stop_pid(pid)
+            pid_file.unlink(missing_ok=True)
+            print(f"stopped the visdom server (pid {pid})")
+        return {"url": url, "pid": pid, "running": False}
+    running = answers(url.replace("localhost", "127.0.0.1") + "/")
+    if args.action == "start" and not running:
+        if pid is not None:
+            raise SystemExit(f"error: a visdom server (pid {pid}) is running but does not answer "
+                             f"at {url}; stop it with: make visdom-stop")
+        pid = start_background(args.port, env_path, args.state_dir, args.timeout)
+        running = True
+        print(f"visdom server running at {url} (pid {pid}, log: {args.state_dir}/server.log)")
+    elif args.action == "start":
+        print(f"a visdom server already answers at {url}")
+    else:
+        print(f"visdom server at {url}: {'answers' if running else 'not running'}"
+              + (f" (pid {pid})" if pid else ""))
+    return {"url": url, "pid": pid, "running": running}
+
+
+if __name__ == "__main__":
+    main()
