@@ -2,10 +2,11 @@
 
 The notes' torch.linspace(-10, 10, 10) through sigmoid, tanh and relu (torch.relu == F.relu), the
 smoother variants LeakyReLU, SELU and Softplus, each derivative from autograd checked against its
-closed form (sigmoid' = s(1-s), tanh' = 1-tanh^2, relu' a step, ...), and tanh(x) = 2 sigmoid(2x) - 1.
+closed form (sigmoid' = s(1-s), tanh' = 1-tanh^2, relu' a step, ...), and
+tanh(x) = 2 sigmoid(2x) - 1.
 
 Run:    python scripts/activations.py   (or: make activations)
-        python scripts/activations.py --plot /tmp/activations.png   (the six functions and derivatives)
+        python scripts/activations.py --plot /tmp/act.png   (the six functions and derivatives)
 Expect: the notes' three tensors, e.g. sigmoid tensor([4.5398e-05, ..., 9.9995e-01]), and every
         derivative equal to its closed form (max difference ~1e-16 in float64); well under a second
         after imports (~2 s more with --plot, for matplotlib).
@@ -33,7 +34,7 @@ def activation_functions():
         "tanh": torch.tanh,
         "relu": torch.relu,
         "leaky_relu": lambda x: F.leaky_relu(x, LEAKY_SLOPE),  # a small slope left of 0
-        # The notes call SELU "sigmoid left of 0": it is a scaled exponential, scale*alpha*(e^x - 1).
+        # The notes call SELU "sigmoid left of 0": it is scaled exponential, scale*alpha*(e^x - 1).
         "selu": F.selu,
         # The notes (004) say relu is discontinuous at 0: relu is continuous, its derivative is not;
         # softplus = log(1 + e^x) smooths that kink away.
@@ -54,7 +55,7 @@ def closed_form_derivatives():
 
 
 def autograd_derivative(fn, x):
-    """d fn(x)/dx for an elementwise fn: the gradient of sum(fn(x)) is the diagonal of the Jacobian."""
+    """d fn(x)/dx for an elementwise fn: the gradient of sum(fn(x)) is the Jacobian's diagonal."""
     x = x.detach().requires_grad_()
     (grad,) = torch.autograd.grad(fn(x).sum(), [x])
     return grad  # same shape as x
@@ -120,7 +121,8 @@ def main(argv=None):
     print("torch.relu == F.relu:", torch.equal(relu, F.relu(a)))
 
     print("\n# the smoother variants of relu on the same points")
-    variants = {name: activation_functions()[name](a) for name in ("leaky_relu", "selu", "softplus")}
+    functions = activation_functions()
+    variants = {name: functions[name](a) for name in ("leaky_relu", "selu", "softplus")}
     for name, value in variants.items():
         print(f"{name}:", value)
 
@@ -133,7 +135,8 @@ def main(argv=None):
     print(f"\n# derivatives: autograd vs closed form on {where}")
     derivatives = check_derivatives(x)
     for name, (_, _, diff) in derivatives.items():
-        print(f"{name + chr(39):>12}: max |autograd - closed form| = {diff:.1e}")
+        label = name + "'"
+        print(f"{label:>12}: max |autograd - closed form| = {diff:.1e}")
 
     if args.plot is not None:
         plot_activations(args.plot, torch.linspace(-CHECK_RANGE, CHECK_RANGE, 201))

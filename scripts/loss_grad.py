@@ -87,7 +87,8 @@ def main(argv=None):
     print("\n# softmax")
     example = torch.tensor(SOFTMAX_EXAMPLE)
     p_example = F.softmax(example, dim=0)
-    print(f"softmax({SOFTMAX_EXAMPLE}) =", p_example, "~", [round(v, 1) for v in p_example.tolist()])
+    rounded = [round(v, 1) for v in p_example.tolist()]
+    print(f"softmax({SOFTMAX_EXAMPLE}) =", p_example, "~", rounded)
     # The notes' torch.rand(3) was unseeded: their two printed rows cannot be reproduced, the
     # formula they illustrate can.
     a = torch.rand(3)

@@ -1,13 +1,13 @@
 """LS21.多层感知机 / Backpropagation in a multi-layer perceptron, by hand (the delta rule).
 
 A sigmoid MLP with E = 1/2 sum_k (O_k - t_k)^2: the notes' delta rule
-delta_k = O_k(1 - O_k)(O_k - t_k), delta_j = O_j(1 - O_j) sum_k delta_k W_jk, dE/dW_ij = O_i delta_j,
-applied layer by layer gives every weight's gradient, equal to autograd's within 1e-10 in float64;
-one manual SGD step with those gradients lowers E.
+delta_k = O_k(1 - O_k)(O_k - t_k), delta_j = O_j(1 - O_j) sum_k delta_k W_jk,
+dE/dW_ij = O_i delta_j, applied layer by layer gives every weight's gradient, equal to
+autograd's within 1e-10 in float64; one manual SGD step with those gradients lowers E.
 
 Run:    python scripts/mlp_backprop.py   (or: make mlp_backprop)
 Expect: max |delta rule - autograd| ~1e-17 for every W and b of a 4-5-3 net, and E lower after one
-        SGD step (e.g. 1.36 -> 1.29 with lr 0.5); well under a second after imports.
+        SGD step (0.5227 -> 0.4323 with lr 0.5, seed 0); well under a second after imports.
 """
 import argparse
 
@@ -44,7 +44,7 @@ def init_params(sizes):
 
 
 def forward(x, params):
-    """Every layer's output [O^0 = x, O^1, ..., O^L], each (N, n_l): the delta rule needs them all."""
+    """Every layer's output [O^0 = x, O^1, ..., O^L], each (N, n_l): the delta rule uses all."""
     outputs = [x]
     for w, b in params:
         outputs.append(torch.sigmoid(outputs[-1] @ w + b))  # x_j = sum_i O_i W_ij + b_j
@@ -66,7 +66,8 @@ def delta_rule(outputs, params, t):
         # dE/dW_ij = O_i delta_j summed over samples; a bias is a weight from a node always at 1
         grads.append((o_in.t() @ delta, delta.sum(dim=0)))  # (n_in, n_out), (n_out,)
         w = params[layer][0]
-        delta = o_in * (1 - o_in) * (delta @ w.t())  # (N, n_in): delta_j = O_j(1-O_j) sum_k delta_k W_jk
+        # (N, n_in): delta_j = O_j(1 - O_j) sum_k delta_k W_jk, one layer further back
+        delta = o_in * (1 - o_in) * (delta @ w.t())
     return grads[::-1]
 
 
@@ -95,9 +96,10 @@ def compare(manual, auto):
 
 
 def main(argv=None):
+    sizes_text = " ".join(map(str, SIZES))
     parser = argparse.ArgumentParser(description="LS21: MLP backprop by the delta rule vs autograd")
     parser.add_argument("--sizes", type=positive_int, nargs="+", default=SIZES,
-                        help=f"nodes per layer, input to output (default: {' '.join(map(str, SIZES))})")
+                        help=f"nodes per layer, input to output (default: {sizes_text})")
     parser.add_argument("--samples", type=positive_int, default=SAMPLES,
                         help=f"samples summed into E (default: {SAMPLES})")
     parser.add_argument("--lr", type=positive_float, default=LR,
@@ -111,9 +113,9 @@ def main(argv=None):
     params = init_params(args.sizes)
     x = torch.randn(args.samples, args.sizes[0], dtype=torch.float64)  # (N, n_0)
     t = torch.rand(args.samples, args.sizes[-1], dtype=torch.float64)  # (N, K) targets in (0, 1)
-    with torch.no_grad():
+    with torch.no_grad():  # the hand route uses no autograd at all
         outputs = forward(x, params)
-    manual = delta_rule(outputs, params, t)
+        manual = delta_rule(outputs, params, t)
     auto = autograd_grads(x, params, t)
     diffs = compare(manual, auto)
     print(f"sizes {args.sizes}, {args.samples} samples, float64")

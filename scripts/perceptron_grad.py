@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 FEATURES = 10  # the notes' x = torch.randn(1, 10)
 OUTPUTS = 2  # the notes' multi-output w = torch.randn(2, 10)
-SEED = 0  # the notes' randn was unseeded: their printed w.grad cannot be reproduced, the formula can
+SEED = 0  # the notes' randn was unseeded: their w.grad cannot be reproduced, the formula can
 
 
 def positive_int(text):
@@ -53,7 +53,7 @@ def show_case(title, x, w, t):
     o, grad = autograd_grad(x, w, t)
     formula = notes_formula(x, o, t)
     factor = mse_factor(t.shape[1])
-    ratio = ((grad * formula).sum() / (formula * formula).sum()).item()  # least-squares grad/formula
+    ratio = ((grad * formula).sum() / (formula * formula).sum()).item()  # least squares fit
     print(f"\n# {title}: O = {o.squeeze(0).tolist()}")
     print(grad)  # the notes' print(w.grad)
     print(f"notes' (O_k-t_k) O_k(1-O_k) x_j times 2/K = {factor:g}:")
@@ -64,14 +64,14 @@ def show_case(title, x, w, t):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="LS19: perceptron gradients, autograd vs the notes")
+    parser = argparse.ArgumentParser(description="LS19: perceptron gradients vs the notes")
     parser.add_argument("--outputs", type=positive_int, default=OUTPUTS,
                         help=f"outputs K of the multi-output perceptron (default: {OUTPUTS})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
-    print("E = 1/2 sum_k (O_k - t_k)^2 in the notes; F.mse_loss = 1/K sum_k (O_k - t_k)^2 = (2/K) E")
+    print("E = 1/2 sum_k (O_k - t_k)^2 in the notes; F.mse_loss = 1/K sum_k (O_k - t_k)^2 = 2E/K")
     x = torch.randn(1, FEATURES)
     single = show_case("single output", x, torch.randn(1, FEATURES), torch.ones(1, 1))
     print("one output: the mean is over 1 element and there is no 1/2, so w.grad = 2 x the notes'")
@@ -80,7 +80,7 @@ def main(argv=None):
     multi = show_case(f"{args.outputs} outputs", x, torch.randn(args.outputs, FEATURES),
                       torch.ones(1, args.outputs))
     if args.outputs == 2:
-        print("two outputs: the mean's 1/2 cancels the 2 of the square: w.grad = the notes' formula")
+        print("two outputs: the mean's 1/2 cancels the square's 2: w.grad = the notes' formula")
     return {"single": single, "multi": multi}
 
 

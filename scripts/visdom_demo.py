@@ -29,7 +29,7 @@ BATCH_SIZE = 200
 LR = 0.01
 SHOW = 32  # test images in the `x` window: 4 rows of 8, the same layout as the `pred` text
 NROW = 8  # images per row in visdom's grid (its default)
-PROBE_TIMEOUT = 3.0  # seconds; the visdom client itself sets no timeout and can wait forever
+PROBE_TIMEOUT = 2.0  # seconds; the visdom client itself sets no timeout and can wait forever
 LOG_EVERY = 100  # batches between the notes' "Train Epoch" lines
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repo's data/, not the cwd

@@ -1,4 +1,4 @@
-"""activations.py: the notes' printed tensors, and every derivative against an independent closed form."""
+"""activations.py: the notes' printed tensors, and every derivative against a closed form."""
 import math
 
 import pytest

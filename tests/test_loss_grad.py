@@ -1,4 +1,4 @@
-"""loss_grad.py: the notes' MSE numbers, the sum-vs-mean factor, and the softmax Jacobian formula."""
+"""loss_grad.py: the notes' MSE numbers, the sum-vs-mean factor, the softmax Jacobian formula."""
 import math
 
 import pytest
@@ -58,8 +58,8 @@ def softmax_jacobian_formula(a):
 
 def test_softmax_jacobian_of_the_run(run):
     assert run["jacobian"].shape == (3, 3)
-    torch.testing.assert_close(run["jacobian"].double(), softmax_jacobian_formula(run["a"].double()),
-                               rtol=1e-5, atol=1e-6)  # float32 as in the notes
+    expected = softmax_jacobian_formula(run["a"].double())
+    torch.testing.assert_close(run["jacobian"].double(), expected, rtol=1e-5, atol=1e-6)  # float32
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,7 +1,8 @@
-"""perceptron_grad.py: autograd's w.grad against the notes' derivation, with F.mse_loss's 2/K factor.
+"""perceptron_grad.py: autograd's w.grad against the notes' derivation, with mse_loss's 2/K.
 
-The notes' printed w.grad came from an unseeded torch.randn: not reproducible, so the tests check the
-formula it illustrates, dE/dw_kj = (O_k - t_k) O_k (1 - O_k) x_j for E = 1/2 sum_k (O_k - t_k)^2."""
+The notes' printed w.grad came from an unseeded torch.randn: not reproducible, so the tests check
+the formula it illustrates, dE/dw_kj = (O_k - t_k) O_k (1 - O_k) x_j for
+E = 1/2 sum_k (O_k - t_k)^2."""
 import math
 
 import pytest

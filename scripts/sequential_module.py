@@ -1,0 +1,160 @@
+"""1.2 MLP, Sequential, Module / MLP, Sequential and Module.
+
+Why an MLP needs activations (two linear layers without one are one linear layer, checked
+numerically), nn.Sequential with indexing and .parameters(), an nn.Module subclass like the notes'
+template, and saving a model both ways: the whole pickled model and its state_dict, loaded back
+with identical outputs.
+
+Run:    python scripts/sequential_module.py [--out DIR]        (or: make sequential_module)
+Expect: two stacked Linear layers vs the merged one differ by ~1e-16 (float64); seq_net[0] is
+        Linear(in_features=2, out_features=4, bias=True) with a (4, 2) weight; 4 parameter tensors;
+        torch.load refuses the whole-model file by default (weights_only=True since torch 2.6);
+        both reloaded models give outputs identical to the original (difference 0.0). Files go
+        to DIR, or to a temporary folder removed at exit. Under a second after imports.
+"""
+import argparse
+import pickle
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+SEED = 0
+MERGE_SIZES = (3, 5, 2)  # in -> hidden -> out of the two activation-free layers to merge
+N_SAMPLES = 8  # inputs used to compare outputs
+
+
+def merge_linears(l1, l2):
+    """l2(l1(x)) = W2(W1x + b1) + b2 = (W2W1)x + (W2b1 + b2): one Linear layer does the same.
+
+    The notes write y = w2(w1x) = (w2w1)x, without biases; with them the merged bias is W2b1 + b2."""
+    merged = nn.Linear(l1.in_features, l2.out_features, dtype=l1.weight.dtype)
+    with torch.no_grad():
+        merged.weight.copy_(l2.weight @ l1.weight)  # (out, hidden) @ (hidden, in) -> (out, in)
+        merged.bias.copy_(l2.weight @ l1.bias + l2.bias)  # (out,)
+    return merged
+
+
+def compare_two_vs_one(sizes, n):
+    """Largest |l2(l1(x)) − merged(x)| over n random inputs, in float64."""
+    n_in, n_hidden, n_out = sizes
+    l1 = nn.Linear(n_in, n_hidden, dtype=torch.float64)
+    l2 = nn.Linear(n_hidden, n_out, dtype=torch.float64)
+    x = torch.randn(n, n_in, dtype=torch.float64)  # (n, in)
+    with torch.no_grad():
+        return (l2(l1(x)) - merge_linears(l1, l2)(x)).abs().max().item()
+
+
+def build_seq_net():
+    """The notes' Sequential: 2 inputs, 4 tanh hidden units, 1 output."""
+    return nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+
+
+class Net(nn.Module):
+    """The notes' module template: layers defined in __init__, wired together in forward."""
+
+    def __init__(self, num_input, num_hidden, num_output):
+        super().__init__()  # the notes: super(网络名字, self).__init__(), the same in Python 3
+        self.layer1 = nn.Linear(num_input, num_hidden)
+        self.layer2 = nn.Sequential(nn.Linear(num_input, num_hidden), nn.Tanh())
+        self.layer3 = nn.Linear(num_hidden, num_output)
+
+    def forward(self, x):  # (B, num_input) -> (B, num_output)
+        x1 = self.layer1(x)
+        x2 = self.layer2(x)
+        x = x1 + x2  # two branches added: something Sequential alone cannot express
+        return self.layer3(x)
+
+
+def check_writable(out):
+    """Create `out` and try a scratch file there first, so a bad folder fails before any save."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise SystemExit(f"error: cannot write to --out {out}: {e.strerror or e}")
+
+
+def unpickler_reason(message):
+    """The one informative sentence of torch.load's long refusal (which class was not allowed)."""
+    for line in message.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:")[1].split(". Please")[0].strip()
+    return message.splitlines()[0]
+
+
+def save_and_load(seq_net, out):
+    """Save the whole model and the state_dict; load both back. Returns the models and a note."""
+    model_path, params_path = out / "save_seq_net.pth", out / "save_seq_net_params.pth"
+    torch.save(seq_net, model_path)  # pickles the module object itself, class by import path
+    torch.save(seq_net.state_dict(), params_path)  # only a dict of names -> tensors
+    try:  # torch >= 2.6 loads with weights_only=True: a pickled module is refused
+        torch.load(model_path)
+        refused = None
+    except pickle.UnpicklingError as e:
+        refused = unpickler_reason(str(e))
+    # The notes: torch.load('save_seq_net.pth'). Now weights_only=False must be asked for; it
+    # unpickles arbitrary objects, so a file from someone else could run any code on load. The
+    # state_dict needs no such trust (tensors only) and survives renaming or moving the class.
+    seq_net1 = torch.load(model_path, weights_only=False)
+    seq_net2 = build_seq_net()  # the state_dict way: rebuild the model, then load the tensors
+    seq_net2.load_state_dict(torch.load(params_path))
+    return seq_net1, seq_net2, refused, (model_path, params_path)
+
+
+def run(out):
+    """Everything that needs the output folder; returns the results for main."""
+    seq_net = build_seq_net()
+    print(seq_net[0])  # Sequential can be indexed like a list
+    w0 = seq_net[0].weight
+    print(w0)
+    param = list(seq_net.parameters())  # parameters() is a generator: list() it to look twice
+    print("parameters:", [tuple(p.shape) for p in param])
+    optimizer = torch.optim.SGD(seq_net.parameters(), 1.)  # the notes named it optim
+    x = torch.randn(N_SAMPLES, 2)  # (8, 2)
+    loss = seq_net(x).pow(2).mean()  # one step, so the saved weights are not just the init
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+    seq_net1, seq_net2, refused, paths = save_and_load(seq_net, out)
+    print(f"\nsaved {paths[0].name} and {paths[1].name} in {out}")
+    print(f"torch.load(whole model) with the default weights_only=True refuses it: {refused}")
+    with torch.no_grad():
+        y, y1, y2 = seq_net(x), seq_net1(x), seq_net2(x)  # (8, 1) each
+    print(f"max |difference| after reload: whole model {(y - y1).abs().max().item()}, "
+          f"state_dict {(y - y2).abs().max().item()}")
+    return {"seq_net": seq_net, "param_shapes": [tuple(p.shape) for p in param], "x": x,
+            "y": y, "y_whole": y1, "y_state_dict": y2, "refused": refused, "paths": paths}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="1.2 MLP, Sequential, Module, saving and loading")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the saved .pth files (default: a temporary folder, "
+                             "removed at exit)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+    args = parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+    if args.out is not None:
+        check_writable(args.out)  # fail before printing or saving anything
+
+    diff = compare_two_vs_one(MERGE_SIZES, N_SAMPLES)
+    print(f"two Linear layers, no activation, vs one merged Linear: max |difference| {diff:.1e}\n")
+
+    net = Net(2, 4, 1)
+    print(net)
+    print("net.layer1 ->", net.layer1, "\n")  # a layer is reached by its attribute name
+
+    if args.out is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = run(Path(tmp))
+    else:
+        results = run(args.out)
+    return {"merge_diff": diff, "net": net, **results}
+
+
+if __name__ == "__main__":
+    main()

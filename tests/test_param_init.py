@@ -1,0 +1,60 @@
+"""1.4 parameter initialisation: numpy assignment, the loop over layers, nn.init statistics."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import param_init
+
+
+@pytest.fixture(scope="module")
+def result():
+    return param_init.main([])
+
+
+def test_numpy_assignment_keeps_float32(result):
+    assert result["numpy_dtype"] == np.float64
+    # The notes' `.data =` swaps in the float64 tensor; a float32 input then fails.
+    assert result["notes_dtype"] == torch.float64 and "dtype" in result["notes_error"]
+    w = result["uniform_weight"]
+    assert w.dtype == torch.float32 and w.shape == (4, 3)
+    assert torch.equal(w, torch.from_numpy(result["array"].astype(np.float32)))
+    assert 3 <= w.min().item() and w.max().item() < 5
+    assert torch.equal(result["net1"][0].bias.detach(), result["bias_before"])
+
+
+def test_loop_redraws_every_linear_in_order(result):
+    rng = np.random.default_rng(param_init.SEED)
+    rng.uniform(3, 5, size=(4, 3))  # the draw main makes first
+    expected = [rng.normal(0, 0.5, size=shape) for shape in [(4, 3), (5, 4), (2, 5)]]
+    linears = [m for m in result["net1"] if isinstance(m, nn.Linear)]
+    assert len(linears) == 3
+    for layer, e in zip(linears, expected):
+        assert layer.weight.dtype == torch.float32
+        assert torch.equal(layer.weight.detach(), torch.from_numpy(e.astype(np.float32)))
+
+
+# 800 x 400 = 320,000 weights. The relative standard error of a sample std is
+# sqrt((kurtosis - 1) / (4n)): 0.13% for a normal (kurtosis 3), 0.08% for a uniform (1.8).
+# A 1% tolerance is more than 7 standard errors: it fails only if a formula is wrong.
+FAN_IN, FAN_OUT = 800, 400
+
+
+def test_init_stds_match_their_formulas(result):
+    assert (param_init.FAN_IN, param_init.FAN_OUT) == (FAN_IN, FAN_OUT)
+    stats = result["stats"]
+    expected = {"xavier_uniform_": math.sqrt(2 / (FAN_IN + FAN_OUT)),  # 0.040825
+                "kaiming_normal_": math.sqrt(2 / FAN_IN),  # 0.05
+                "nn.Linear default": math.sqrt(1 / (3 * FAN_IN))}  # U(±1/√fan_in): 0.020412
+    for name, std in expected.items():
+        assert stats[name][0] == pytest.approx(std, rel=0.01), name
+
+
+def test_xavier_uniform_bound(result):
+    bound = math.sqrt(6 / (FAN_IN + FAN_OUT))  # 0.070711
+    assert result["xavier_bound"] == pytest.approx(bound)
+    # All draws lie inside the bound, and with 320k of them the largest is within 0.1% of it
+    # (the chance that none exceeds 0.999·bound is 0.999^320000 ≈ e^-320).
+    assert 0.999 * bound <= result["xavier_max"] <= bound
