@@ -45,7 +45,7 @@ def positive_float(text):
 
 
 def predict_labels(logits):
-    """Predicted label = index of the largest probability; softmax is monotone, so also of logits."""
+    """Predicted label = index of the largest probability; softmax is monotone: same as logits."""
     pred = F.softmax(logits, dim=1)  # (4, 10), each row sums to 1
     return pred, pred.argmax(dim=1), logits.argmax(dim=1)  # (4, 10), (4,), (4,)
 
@@ -113,7 +113,8 @@ def main(argv=None):
                         help=f"epochs of the toy problem (default: {EPOCHS})")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                         help=f"batch size (default: {BATCH_SIZE})")
-    parser.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR})")
+    parser.add_argument("--lr", type=positive_float, default=LR,
+                        help=f"learning rate (default: {LR})")
     parser.add_argument("--eval-every", type=positive_int, default=EVAL_EVERY,
                         help=f"test every N training steps (default: {EVAL_EVERY})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")

@@ -106,7 +106,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="1.0 linear model and gradient descent by hand")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
                         help=f"gradient descent steps (default: {EPOCHS})")
-    parser.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR})")
+    parser.add_argument("--lr", type=positive_float, default=LR,
+                        help=f"learning rate (default: {LR})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
     parser.add_argument("--forget-zero-grad", action="store_true",
                         help="never zero .grad in the loop: the steps use the running sum")

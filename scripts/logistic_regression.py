@@ -85,7 +85,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="1.1 logistic regression with BCEWithLogitsLoss")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
                         help=f"full-batch steps (default: {EPOCHS})")
-    parser.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR})")
+    parser.add_argument("--lr", type=positive_float, default=LR,
+                        help=f"learning rate (default: {LR})")
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)

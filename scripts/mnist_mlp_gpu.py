@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn, optim
-from torchvision import datasets
+from torchvision import datasets, transforms
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repo's data/, not the cwd
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
@@ -90,12 +90,11 @@ def load_mnist(data_dir, train, device):
 
 def load_mnist_loader(data_dir, train, batch_size, generator, limit):
     """The notes' pipeline: a DataLoader over datasets.MNIST with per-sample ToTensor/Normalize."""
-    from torchvision import transforms
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     try:
         ds = datasets.MNIST(data_dir, train=train, download=False, transform=transform)
-    except RuntimeError as e:  # "Dataset not found": the tensor path's message says what to do
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw ({e}); run: make data")
+    except RuntimeError:  # "Dataset not found": this path never downloads
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; run: make data")
     if limit is not None:
         ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
     # Training shuffles with the seeded CPU generator, the test set keeps its order.

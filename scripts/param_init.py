@@ -105,8 +105,8 @@ def main(argv=None):
         print(f"{name:<20} {empirical:14.5f} {formula:9.5f}")
     print(f"xavier_uniform_ max |w| {xavier_max:.5f} <= bound √(6/(fan_in+fan_out)) = {bound:.5f}")
     return {"numpy_dtype": array.dtype, "notes_dtype": dtype, "notes_error": error, "net1": net1,
-            "array": array, "uniform_weight": uniform_weight, "bias_before": bias_before, "stats": stats,
-            "xavier_max": xavier_max, "xavier_bound": bound}
+            "array": array, "uniform_weight": uniform_weight, "bias_before": bias_before,
+            "stats": stats, "xavier_max": xavier_max, "xavier_bound": bound}
 
 
 if __name__ == "__main__":

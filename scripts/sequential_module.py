@@ -28,7 +28,8 @@ N_SAMPLES = 8  # inputs used to compare outputs
 def merge_linears(l1, l2):
     """l2(l1(x)) = W2(W1x + b1) + b2 = (W2W1)x + (W2b1 + b2): one Linear layer does the same.
 
-    The notes write y = w2(w1x) = (w2w1)x, without biases; with them the merged bias is W2b1 + b2."""
+    The notes write y = w2(w1x) = (w2w1)x, without biases; with them the merged bias is
+    W2b1 + b2."""
     merged = nn.Linear(l1.in_features, l2.out_features, dtype=l1.weight.dtype)
     with torch.no_grad():
         merged.weight.copy_(l2.weight @ l1.weight)  # (out, hidden) @ (hidden, in) -> (out, in)

@@ -119,7 +119,8 @@ def build_model():
 def train_epoch(net, optimizer, x, y, batch_size, generator, epoch, writer, global_step):
     """One pass in shuffled batches; each step's loss goes to `train/loss`."""
     net.train()
-    perm = torch.randperm(len(x), generator=generator).to(x.device)  # CPU generator: same on any device
+    # The generator lives on the CPU: the same shuffles whatever the device.
+    perm = torch.randperm(len(x), generator=generator).to(x.device)  # (N,)
     n_batches = math.ceil(len(x) / batch_size)
     for batch_idx in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=None):
         idx = perm[batch_idx * batch_size:(batch_idx + 1) * batch_size]
@@ -150,7 +151,7 @@ def evaluate(net, x, y):
 def log_test(writer, net, x, pred, test_loss, acc, global_step):
     """Test loss and accuracy in one chart, the first SHOW images, their predictions, histograms."""
     writer.add_scalars("test", {"loss": test_loss, "accuracy": acc}, global_step)
-    images = (x[:SHOW] * STD + MEAN).clamp(0, 1).view(-1, 1, 28, 28)  # undo Normalize: (SHOW, 1, 28, 28)
+    images = (x[:SHOW] * STD + MEAN).clamp(0, 1).view(-1, 1, 28, 28)  # un-Normalized (SHOW, 1, 28, 28)
     writer.add_image("x", make_grid(images.cpu(), nrow=NROW), global_step)  # (3, H, W) in [0, 1]
     rows = pred[:SHOW].view(-1, NROW).tolist()  # (SHOW / NROW, NROW)
     # TensorBoard renders text as markdown: 4 leading spaces make a fixed-width block, so each

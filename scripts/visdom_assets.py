@@ -1,4 +1,4 @@
-"""可视化 / Visualization: the visdom page's JavaScript, from the npm registry (setup for visdom_demo).
+"""可视化 / Visualization: the visdom page's JavaScript from the npm registry (for visdom_demo).
 
 `python -m visdom.server` downloads the page's libraries from unpkg, cdn.plot.ly and d3js.org at
 every start and fails without internet (visdom issues #738, #865). This puts the same files, at the
@@ -10,6 +10,7 @@ Expect: "visdom assets: 29 files in .../visdom/static (from 15 npm packages)"; ~
         time (mathjax is a 20 MB tarball), instant when they are already in place.
 """
 import argparse
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -17,8 +18,6 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
-
-import visdom
 
 NPM_TIMEOUT = 300  # seconds for all `npm pack` downloads; npm retries slow mirrors on its own
 MATHJAX = "js/mathjax/2.7.5/"  # where visdom's page loads MathJax from
@@ -53,15 +52,22 @@ ASSETS = {
     "classnames@2.2.5": {"index.js": "fonts/classnames"},
     "mathjax@2.7.5": {f: MATHJAX + f for f in MATHJAX_FILES},
 }
-STATIC_DIR = Path(visdom.__file__).resolve().parent / "static"  # the installed visdom's page
+# The installed visdom, found without importing it (its __init__ imports torch: ~3 s).
+VISDOM_DIR = Path(importlib.util.find_spec("visdom").origin).resolve().parent
+STATIC_DIR = VISDOM_DIR / "static"  # the page: index.html and its libraries
 BUILT = "version.built"  # visdom skips its download when this holds its own version
+
+
+def visdom_version():
+    """visdom.__version__, read where visdom reads it from."""
+    return (VISDOM_DIR / "VERSION").read_text().strip()
 
 
 def missing_assets(static_dir):
     """The target paths (relative to static/) not yet in place; all of them if not marked built."""
     targets = [t for files in ASSETS.values() for t in files.values()]
     built = static_dir / BUILT
-    if not built.exists() or built.read_text().strip() != visdom.__version__:
+    if not built.exists() or built.read_text().strip() != visdom_version():
         return targets
     return [t for t in targets if not (static_dir / t).is_file()]
 
@@ -119,7 +125,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         tarballs = npm_pack(list(ASSETS), Path(tmp))
         count = extract_assets(tarballs, args.static_dir)
-    (args.static_dir / BUILT).write_text(visdom.__version__)  # last: marks the set complete
+    (args.static_dir / BUILT).write_text(visdom_version())  # last: marks the set complete
     print(f"visdom assets: {count} files in {args.static_dir} (from {len(ASSETS)} npm packages)")
     return {"static_dir": str(args.static_dir), "missing": [], "fetched": count}
 

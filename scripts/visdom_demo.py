@@ -10,6 +10,7 @@ Expect: "Test set: Average loss: 0.2..., Accuracy: 94xx/10000 (94%)" after 10 ep
         95-96% is the ReLU version's); ~20-40 s on a 2-core CPU. No server: one line, exit 1.
 """
 import argparse
+import http.client
 import logging
 import math
 import socket
@@ -85,10 +86,10 @@ def load_mnist(data_dir, train, device):
 
 def connect(server, port, env):
     """A visdom client, after checking with a short timeout that the server answers."""
-    url = f"{server.rstrip('/')}:{port}"
+    url = f"{server}:{port}"
     try:
         urllib.request.urlopen(url + "/", timeout=PROBE_TIMEOUT).close()
-    except OSError:  # refused, timed out, not HTTP
+    except (OSError, ValueError, http.client.HTTPException):  # refused, timeout, not HTTP, bad URL
         raise SystemExit(f"error: no visdom server at {url} — start one with: make visdom-server")
     # visdom logs a warning for each optional feature left off (the incoming socket, a session):
     # only its errors matter here. No incoming socket: this demo sends, it never listens.
@@ -109,7 +110,8 @@ def build_model():
 def train_epoch(net, optimizer, x, y, batch_size, generator, epoch, viz, global_step):
     """One pass in shuffled batches; each step's loss is appended to `train_loss`."""
     net.train()
-    perm = torch.randperm(len(x), generator=generator).to(x.device)  # CPU generator: same on any device
+    # The generator lives on the CPU: the same shuffles whatever the device.
+    perm = torch.randperm(len(x), generator=generator).to(x.device)  # (N,)
     n_batches = math.ceil(len(x) / batch_size)
     for batch_idx in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=None):
         idx = perm[batch_idx * batch_size:(batch_idx + 1) * batch_size]
@@ -177,8 +179,9 @@ def main(argv=None):
         parser.error(str(e))  # one argparse-style line, exit 2
     torch.manual_seed(args.seed)
 
-    viz = connect(args.server, args.port, args.env)  # before any work: fail fast without a server
-    url = f"{args.server.rstrip('/')}:{args.port}/env/{args.env}"
+    server = args.server.rstrip("/") if "://" in args.server else "http://" + args.server
+    viz = connect(server, args.port, args.env)  # before any work: fail fast without a server
+    url = f"{server}:{args.port}/env/{args.env}"
     print(f"device: {device}\nwatch it at {url}")
     x_train, y_train = load_mnist(args.data_dir, True, device)
     x_test, y_test = load_mnist(args.data_dir, False, device)

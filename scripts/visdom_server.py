@@ -45,7 +45,11 @@ def answers(url, timeout=PROBE_TIMEOUT):
 def read_pid(pid_file):
     """The pid in pid_file if that server is still alive, else None (a stale file is removed)."""
     try:
-        pid = int(pid_file.read_text().split()[0])
+        text = pid_file.read_text()
+    except OSError:  # no pid file, or no such folder
+        return None
+    try:
+        pid = int(text.split()[0])
         os.kill(pid, 0)  # signal 0: only checks that the process exists
         cmdline = Path(f"/proc/{pid}/cmdline")  # Linux: make sure the pid was not reused
         if cmdline.exists() and b"visdom_server" not in cmdline.read_bytes():
@@ -70,9 +74,13 @@ def run_foreground(port, env_path):
 
 def start_background(port, env_path, state_dir, timeout):
     """Start `run` as a detached process, wait until it answers; returns its pid."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     pid_file, log_file = state_dir / "server.pid", state_dir / "server.log"
-    with open(log_file, "w") as log:
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_file, "w")
+    except OSError as e:
+        raise SystemExit(f"error: cannot write the server's log in {state_dir} ({e.strerror})")
+    with log:
         # A new session: the server outlives `make` and a Ctrl-C in the terminal that started it.
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "run",
                                  "--port", str(port), "--env-path", str(env_path)],

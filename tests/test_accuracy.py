@@ -1,4 +1,4 @@
-"""测试: argmax / eq / accuracy as in the notes, and test-on-step vs test-on-epoch on a toy problem."""
+"""测试: argmax / eq / accuracy as in the notes; test on step vs test on epoch on a toy problem."""
 import math
 
 import pytest

@@ -8,16 +8,22 @@ from torch.testing import assert_close
 import logistic_regression
 
 
+# 200 of the default 1000 epochs: the loss is flat from there on (seed 0: 0.13056 at epoch 200,
+# 0.13055 at 1000; the same accuracies for seeds 0-9). A busy machine makes each step slow: the
+# CPU log_sigmoid kernel opens a 2-thread parallel region even for 400 elements.
+EPOCHS = 200
+
+
 @pytest.fixture(scope="module")
 def result():
-    return logistic_regression.main([])
+    return logistic_regression.main(["--epochs", str(EPOCHS)])
 
 
 def test_hand_written_loss_equals_bce_with_logits(result):
     z = result["logits64"].flatten().tolist()
     y = result["y"].flatten().tolist()
-    terms = [yi * math.log(1 / (1 + math.exp(-zi))) + (1 - yi) * math.log(1 - 1 / (1 + math.exp(-zi)))
-             for zi, yi in zip(z, y)]
+    sig = [1 / (1 + math.exp(-zi)) for zi in z]  # ŷ = sigmoid(z), in Python floats
+    terms = [yi * math.log(s) + (1 - yi) * math.log(1 - s) for s, yi in zip(sig, y)]
     expected = -sum(terms) / len(terms)
     assert_close(result["loss_bce"], expected, rtol=1e-12, atol=0)
     assert_close(result["loss_by_hand"], expected, rtol=1e-12, atol=0)
@@ -33,11 +39,11 @@ def test_bce_with_logits_stays_finite(result):
 
 def test_training_reaches_a_good_line(result):
     losses = result["losses"]
-    assert len(losses) == logistic_regression.EPOCHS
+    assert len(losses) == EPOCHS
     assert losses[-1] < losses[0] / 2
-    # Over seeds 0-9: train 0.9425-0.9625, held-out 0.9325-0.9625 (400 points each). The classes
-    # overlap: the best line (the diagonal) scores Φ(1.2·√2) = 0.955 in expectation, so ≥ 99%
-    # would mean something leaked.
+    # Over seeds 0-9 (200 or 1000 epochs alike): train 0.9425-0.9625, held-out 0.9325-0.9625
+    # (400 points each; seed 0: 0.9575 and 0.9525). The classes overlap: the best line (the
+    # diagonal) scores Φ(1.2·√2) = 0.955 in expectation, so ≥ 99% would mean something leaked.
     assert 0.9 <= result["train_acc"] <= 0.99
     assert 0.9 <= result["test_acc"] <= 0.99
     # The learned boundary is close to the Bayes one, w1 = w2 (the diagonal): within 30 degrees.

@@ -1,0 +1,44 @@
+"""scripts/visdom_server.py (make visdom-server / visdom-stop): a real server, started, found
+again, stopped by its pid."""
+import json
+import socket
+import urllib.request
+
+import visdom_server
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_start_is_idempotent_and_stop_ends_it(tmp_path, capsys):
+    argv = ["--port", str(free_port()), "--state-dir", str(tmp_path)]
+    started = visdom_server.main(["start", *argv])
+    assert started["running"] and (tmp_path / "server.pid").read_text().split() == [
+        str(started["pid"])]
+    # It is visdom answering: the API takes a window and gives it back.
+    port = argv[1]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/events", method="POST",
+        data=json.dumps({"eid": "main", "win": "t", "data": [{"content": "hi", "type": "text"}],
+                         "layout": {}, "opts": {}}).encode())
+    assert urllib.request.urlopen(request, timeout=5).read() == b"t"
+    again = visdom_server.main(["start", *argv])  # a second start is a no-op
+    assert again["pid"] == started["pid"]
+    assert "already answers" in capsys.readouterr().out
+    assert (tmp_path / "env").is_dir()  # the env path is under the state dir by default
+
+    stopped = visdom_server.main(["stop", *argv])
+    assert stopped["pid"] == started["pid"] and not stopped["running"]
+    assert visdom_server.has_exited(started["pid"])
+    assert not (tmp_path / "server.pid").exists()
+    assert not visdom_server.main(["status", *argv])["running"]
+    assert visdom_server.main(["stop", *argv])["pid"] is None  # nothing left to stop
+
+
+def test_stale_pid_file_is_ignored(tmp_path):
+    (tmp_path / "server.pid").write_text("999999999\n")  # no such process
+    assert visdom_server.read_pid(tmp_path / "server.pid") is None
+    assert not (tmp_path / "server.pid").exists()
