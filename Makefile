@@ -60,3 +60,22 @@ clean:
 distclean: clean
 	rm -rf $(VENV)
 	find data -mindepth 1 ! -name README.md -exec rm -rf {} +
+
+# ---- visualization (visdom server, assets, tensorboard) ----
+# `python -m visdom.server` downloads its page's JavaScript at every start and dies offline: these
+# targets start the server without that download (127.0.0.1:8097, pid + log in .visdom/) and put
+# the page's libraries in place once, from the npm registry. tb_demo needs no server: it prints
+# the `tensorboard --logdir ...` command to run.
+.PHONY: visdom-assets visdom-server visdom-stop
+
+visdom-assets: install
+	@$(PY) scripts/visdom_assets.py
+
+visdom-server: install
+	@$(PY) scripts/visdom_server.py start
+
+visdom-stop:
+	@$(PY) scripts/visdom_server.py stop
+
+# The generic rule runs the demo, which prints the URL to open; the server keeps running after.
+visdom_demo: visdom-server

@@ -31,11 +31,12 @@ NH = 50  # the lesson's hidden units
 BATCH_SIZE = 64  # the lesson's bs
 LR = 0.5  # the lesson's lr (on [0, 1] pixels)
 EPOCHS = 5  # the lesson's fit(5, ...)
-MIN_ACC = 0.7  # the lesson's `assert acc > 0.7` after each one-epoch run
-MIN_FIT_ACC = 0.9  # the lesson's `assert acc > 0.9` after fit
+MIN_ACC = 0.7  # the lesson's `assert acc > 0.7` after each one-epoch run (full runs only)
+MIN_FIT_ACC = 0.9  # the lesson's `assert acc > 0.9` after fit (full runs only)
 # Loaders that fetch one sample at a time and collate in Python cost ~2 s per 50000 images on 2
-# cores (more than the training itself): their one-epoch demos train on this many images.
-PER_SAMPLE_LIMIT = 10000
+# cores (more than the training itself): their one-epoch demos train on this many images. At lr 0.5
+# one epoch of 10000 fell to 0.69 valid accuracy for 1 seed in 40; of 20000, never below 0.87.
+PER_SAMPLE_LIMIT = 20000
 # A 64x784 @ 784x50 product is too small to split between threads: on a busy 2-core machine a
 # second thread made an epoch ~10x slower (measured), so train on one.
 THREADS = 1
@@ -269,10 +270,10 @@ def peek_loaders(train_ds, valid_ds, bs, generator):
     valid_dl = DataLoader(valid_ds, Sampler(valid_ds, bs, shuffle=False))
     xb, yb = next(iter(valid_dl))
     assert xb.shape == (bs, 28 * 28) and yb.shape == (bs,)
-    train_firsts = [next(iter(train_dl))[1][0].item() for _ in range(2)]
-    print(f"valid yb[0]: {yb[0].item()} (notes: 3)   train yb[0], twice: {train_firsts} "
-          f"(notes: 1, 9)")
-    return yb[0].item(), train_firsts
+    (_, yb1), (_, yb2) = next(iter(train_dl)), next(iter(train_dl))  # (64,) each
+    print(f"valid yb[0]: {yb[0].item()} (notes: 3)   train yb[0], twice: {yb1[0].item()}, "
+          f"{yb2[0].item()} (notes: 1, 9); the two first batches differ: {not torch.equal(yb1, yb2)}")
+    return yb[0].item(), not torch.equal(yb1, yb2)
 
 
 def make_loader(key, train_ds, bs, generator):
@@ -298,8 +299,8 @@ STEPS = {  # key: (title, fetches one sample at a time?)
 }
 
 
-def run_loader_step(key, data, bs, lr, generator):
-    """One epoch with a fresh model and SGD through one kind of loader, then its checks."""
+def run_loader_step(key, data, bs, lr, generator, check):
+    """One epoch with a fresh model and SGD through one kind of loader; `check`: the lesson's."""
     x_train, y_train, x_valid, y_valid = data
     per_sample = STEPS[key][1]
     n = min(len(x_train), PER_SAMPLE_LIMIT) if per_sample else len(x_train)
@@ -313,7 +314,7 @@ def run_loader_step(key, data, bs, lr, generator):
         valid_acc = accuracy(model(x_valid), y_valid).item()
     print(f"{STEPS[key][0]:<37} {n:>5} images: loss {loss:.4f}  acc {acc:.4f} ({len(yb)} images)  "
           "valid acc {:.4f}  notes: ({:.4f}, {:.4f})".format(valid_acc, *NOTES[key]))
-    if not valid_acc > MIN_ACC:  # the lesson's `assert acc > 0.7`, as a clear message
+    if check and not valid_acc > MIN_ACC:  # the lesson's `assert acc > 0.7`, as a clear message
         raise SystemExit(f"error: '{STEPS[key][0]}' reached valid accuracy {valid_acc:.4f}, "
                          f"not > {MIN_ACC}: training failed")
     return {"loss": loss, "batch_acc": acc, "batch_size": len(yb), "valid_acc": valid_acc}
@@ -335,7 +336,8 @@ def main(argv=None):
                         help=f"minibatch size (default: {BATCH_SIZE})")
     parser.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR})")
     parser.add_argument("--limit", type=positive_int, default=None,
-                        help="train on the first N images only, for quick runs (default: all 50000)")
+                        help="train on the first N images only, for quick runs; the lesson's "
+                             "accuracy checks apply to full runs only (default: all 50000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                         help="auto picks cuda, then mps, then cpu (default: auto)")
@@ -357,7 +359,7 @@ def main(argv=None):
     train_ds, valid_ds = Dataset(data[0], data[1]), Dataset(data[2], data[3])
     res = {"first5": show_dataset(train_ds, valid_ds, len(x_train))}
     res["sampler_in_order"], res["sampler_shuffled"] = show_samplers(train_ds, 3, generator)
-    res["valid_first"], res["train_firsts"] = peek_loaders(train_ds, valid_ds, bs, generator)
+    res["valid_first"], res["train_first_batches_differ"] = peek_loaders(train_ds, valid_ds, bs, generator)
     full = TorchDataLoader(train_ds, bs, shuffle=True, drop_last=True)
     res["len_drop_last"], res["len_keep_last"] = len(full), len(TorchDataLoader(train_ds, bs))
     print(f"len(torch DataLoader): drop_last=True {res['len_drop_last']}, "
@@ -367,7 +369,8 @@ def main(argv=None):
     with torch_threads(THREADS):
         print("\n# one epoch through each loader (loss, acc on the last minibatch)")
         for key in STEPS:
-            for name, value in run_loader_step(key, data, bs, args.lr, generator).items():
+            for name, value in run_loader_step(key, data, bs, args.lr, generator,
+                                               check=args.limit is None).items():
                 res[f"{key}_{name}"] = value
 
         res["same_batches"] = same_batches(train_ds, bs, args.seed)
@@ -383,7 +386,7 @@ def main(argv=None):
         whole_loss, whole_acc = loss_func(out, data[3]).item(), accuracy(out, data[3]).item()
     print(f"whole validation set at once: loss {whole_loss:.4f} acc {whole_acc:.4f}  = weighted; "
           f"the per-batch mean counts the last {len(valid_ds) % (2 * bs)} images as a full batch")
-    if not v["acc"] > MIN_FIT_ACC:  # the lesson's `assert acc > 0.9`
+    if args.limit is None and not v["acc"] > MIN_FIT_ACC:  # the lesson's `assert acc > 0.9`
         raise SystemExit(f"error: valid accuracy {v['acc']:.4f} after fit, not > {MIN_FIT_ACC}")
     res.update(valid_acc=v["acc"], valid_loss=v["loss"], naive_valid_acc=v["naive_acc"],
                naive_valid_loss=v["naive_loss"], whole_valid_acc=whole_acc,

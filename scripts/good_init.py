@@ -125,6 +125,8 @@ def main(argv=None):
                         help="save the std per layer of the three scalings to this PNG "
                              "(default: no plot)")
     args = parser.parse_args(argv)
+    if args.plot is not None and not args.plot.parent.is_dir():  # fail before the work, not after
+        raise SystemExit(f"error: cannot write the plot to {args.plot}: no folder {args.plot.parent}")
     torch.manual_seed(args.seed)
 
     print(f"# x = a @ x, {LAYERS} times, x = randn({N}), a = randn({N}, {N}) * scale: (mean, std)")

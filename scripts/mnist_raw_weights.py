@@ -120,7 +120,7 @@ def forward(params, x, final_relu):
 
 def train_epoch(params, optimizer, criteon, x, y, batch_size, generator, epoch, final_relu,
                 log_interval):
-    """One pass over x (N, 784) in a random order drawn from the CPU `generator`."""
+    """One pass over x (N, 784) in a random order from the CPU `generator`; returns the last loss."""
     n = len(x)
     n_batches = math.ceil(n / batch_size)
     perm = torch.randperm(n, generator=generator).to(x.device)  # shuffle=True, seeded, any device
@@ -135,6 +135,7 @@ def train_epoch(params, optimizer, criteon, x, y, batch_size, generator, epoch, 
         if batch_idx % log_interval == 0:
             print("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
                 epoch, batch_idx * len(data), n, 100. * batch_idx / n_batches, loss.item()))
+    return loss.item()
 
 
 @torch.no_grad()
@@ -201,8 +202,8 @@ def main(argv=None):
 
     start, history = time.perf_counter(), []
     for epoch in range(args.epochs):  # 0-based, as the notes print it
-        train_epoch(params, optimizer, criteon, x_train, y_train, args.batch_size, generator,
-                    epoch, args.final_relu, args.log_interval)
+        train_loss = train_epoch(params, optimizer, criteon, x_train, y_train, args.batch_size,
+                                 generator, epoch, args.final_relu, args.log_interval)
         correct, test_loss, notes_loss = evaluate(params, x_test, y_test, args.batch_size,
                                                   args.final_relu)
         print_test(correct, len(x_test), test_loss, notes_loss)
@@ -210,8 +211,8 @@ def main(argv=None):
     seconds = time.perf_counter() - start
     print(f"{args.epochs} epochs in {seconds:.1f} s")
     return {"test_acc": correct / len(x_test), "test_loss": test_loss,
-            "notes_test_loss": notes_loss, "correct": correct, "history": history,
-            "seconds": seconds}
+            "notes_test_loss": notes_loss, "train_loss": train_loss, "correct": correct,
+            "history": history, "seconds": seconds}
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ weights restored), dropout, and all of them combined; a table of train, validati
 accuracy per variant. The notes' first item, 交叉验证 (cross validation), is the held-out
 validation set that every choice here is made on (k-fold would cost k trainings).
 
-Why train()/eval() matter: dropout zeroes a random half... here a random DROPOUT fraction of the
-hidden units on every forward pass in train() mode (scaling the rest by 1/(1-p)), and is the
-identity in eval() mode. Evaluating a dropout net without `net.eval()` gives a lower accuracy that
+Why train()/eval() matter: in train() mode nn.Dropout(p) zeroes a random fraction p of the hidden
+units on every forward pass (and scales the rest by 1/(1-p), so the expected activation is
+unchanged); in eval() mode it is the identity. Evaluating a dropout net without `net.eval()` gives a lower accuracy that
 changes from run to run; the script shows both.
 
 The test loss: the notes add up each test batch's *mean* loss and divide by the number of test

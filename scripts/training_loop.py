@@ -28,7 +28,7 @@ NH = 50  # the lesson's hidden units
 BATCH_SIZE = 64  # the lesson's bs
 LR = 0.5  # the lesson's lr: fine on [0, 1] pixels, unstable on normalised ones
 EPOCHS = 1  # the lesson trains one epoch per step
-MIN_ACC = 0.7  # the lesson's `assert acc > 0.7`
+MIN_ACC = 0.7  # the lesson's `assert acc > 0.7` (full runs only)
 # A 64x784 @ 784x50 product is too small to split between threads: on a busy 2-core machine a
 # second thread made an epoch ~10x slower (1.2-2 s vs 13-18 s measured), so train on one.
 THREADS = 1
@@ -313,7 +313,7 @@ def torch_threads(n):
 
 
 def run_step(key, data, args, device):
-    """Build, train one step's model and report (loss, acc) on the last minibatch and validation."""
+    """Build and train one step's model; report (loss, acc) on the last minibatch and validation."""
     x_train, y_train, x_valid, y_valid = data
     with device:  # every tensor the constructors make lands on the device, listed layers included
         model = build_model(key, x_train.shape[1], NH, 10)
@@ -325,7 +325,7 @@ def run_step(key, data, args, device):
     notes = "  notes: ({:.4f}, {:.4f})".format(*NOTES[key]) if key in NOTES else ""
     print(f"   -> loss {loss:.4f}  acc {acc:.4f} ({len(yb)} images)  "
           f"valid acc {valid_acc:.4f}{notes}")
-    if not valid_acc > MIN_ACC:  # the lesson's `assert acc > 0.7`, as a clear message
+    if args.limit is None and not valid_acc > MIN_ACC:  # the lesson's `assert acc > 0.7`
         raise SystemExit(f"error: step '{STEPS[key]}' reached valid accuracy {valid_acc:.4f}, "
                          f"not > {MIN_ACC}: training failed")
     return {"loss": loss, "batch_acc": acc, "valid_loss": valid_loss, "valid_acc": valid_acc,
@@ -340,7 +340,8 @@ def main(argv=None):
                         help=f"minibatch size (default: {BATCH_SIZE})")
     parser.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR})")
     parser.add_argument("--limit", type=positive_int, default=None,
-                        help="train on the first N images only, for quick runs (default: all 50000)")
+                        help="train on the first N images only, for quick runs; the lesson's "
+                             "accuracy check applies to full runs only (default: all 50000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
                         help="auto picks cuda, then mps, then cpu (default: auto)")

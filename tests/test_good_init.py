@@ -1,0 +1,77 @@
+"""good_init: nan / exact zeros / at scale after 100 layers, and the mean/sqr experiments against
+their closed forms, for several seeds (each main() ~0.5 s)."""
+import contextlib
+import io
+import math
+
+import pytest
+import torch
+
+import good_init
+
+SEEDS = [0, 1, 2]
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = {}
+    plot = tmp_path_factory.mktemp("plot") / "std.png"
+    for seed in SEEDS:
+        with contextlib.redirect_stdout(io.StringIO()):
+            argv = ["--seed", str(seed)] + (["--plot", str(plot)] if seed == 0 else [])
+            out[seed] = good_init.main(argv)
+    out["plot"] = plot
+    return out
+
+
+def test_first_nan_where_float32_overflows(runs):
+    """Each layer multiplies the scale by ~sqrt(512): float32's max 3.4e38 is reached after
+    ln(3.4e38)/ln(sqrt(512)) = 28.4 of them (0-based i ~27; the notes: 28; 12 seeds: all 27)."""
+    estimate = math.log(FLOAT32_MAX) / math.log(math.sqrt(512))
+    for seed in SEEDS:
+        i = runs[seed]["nan_iter"]
+        assert i is not None and abs((i + 1) - estimate) < 2.5
+        assert all(math.isnan(v) for v in runs[seed]["final_stats"]["x1"])
+
+
+def test_small_weights_vanish_to_exact_zero(runs):
+    """(0.01 * sqrt(512))^100 ~ 3e-65 is far below float32's smallest subnormal (1.4e-45)."""
+    assert (0.01 * math.sqrt(512)) ** 100 < torch.finfo(torch.float32).smallest_normal * 2**-23
+    for seed in SEEDS:
+        assert runs[seed]["zeros"]
+        assert runs[seed]["final_stats"]["x0.01"] == (0.0, 0.0)
+
+
+def test_sqrt_n_scaling_stays_at_scale(runs):
+    """Neither nan nor 0 after 100 layers; the same matrix 100 times multiplies the scale by its
+    largest |eigenvalue|^100, so not exactly 1 (the notes: 0.927; 200 seeds: 0.43-859)."""
+    for seed in SEEDS:
+        stds = runs[seed]["stds"]["/sqrt(512)"]
+        assert all(0.1 < s < 1e4 for s in stds)
+
+
+def test_mean_sqr_experiments_match_closed_forms(runs):
+    """Tolerances ~5 standard errors of each average (12 seeds: well inside)."""
+    closed = {"a @ x": (0.0, 512.0), "a * x (scalars)": (0.0, 1.0),
+              "relu(a * x) (scalars)": (1 / math.pi, 0.5),
+              "relu(a @ x)": (math.sqrt(512 / (2 * math.pi)), 256.0),
+              "relu(a*sqrt(2/512) @ x)": (1 / math.sqrt(math.pi), 1.0)}
+    tolerance = {"a @ x": (0.5, 22), "a * x (scalars)": (0.05, 0.15),
+                 "relu(a * x) (scalars)": (0.03, 0.1), "relu(a @ x)": (0.4, 16),
+                 "relu(a*sqrt(2/512) @ x)": (0.025, 0.0625)}
+    for seed in SEEDS:
+        for name, (mean, sqr) in runs[seed]["experiments"].items():
+            assert abs(mean - closed[name][0]) < tolerance[name][0], (seed, name, mean)
+            assert abs(sqr - closed[name][1]) < tolerance[name][1], (seed, name, sqr)
+
+
+def test_plot_is_a_png(runs):
+    assert runs["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unwritable_plot_path_is_one_clear_error(tmp_path):
+    with contextlib.redirect_stdout(io.StringIO()), pytest.raises(SystemExit) as exc:
+        good_init.main(["--plot", str(tmp_path / "no" / "such" / "dir" / "std.png")])
+    assert str(exc.value).startswith("error: cannot write the plot")
+    assert not (tmp_path / "no").exists()

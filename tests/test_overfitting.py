@@ -1,0 +1,115 @@
+"""overfitting.py: the variants train and score, dropout needs eval(), early stopping keeps the best."""
+import argparse
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+import overfitting
+
+# One epoch on the first 5000 of the 50k training images (25 SGD steps at lr 0.05, batch 200).
+# Observed test accuracy, plain / dropout / combined: seed 0: FILL, seed 1: FILL, seed 2: FILL.
+SMALL = ["--variants", "plain,dropout,combined", "--epochs", "1", "--limit", "5000"]
+FLOORS = {"plain": FILL, "dropout": FILL, "combined": FILL}
+CEILING = 0.99
+
+
+@pytest.fixture(scope="module")
+def small_run(mnist_dir):
+    return overfitting.main(SMALL + ["--data-dir", str(mnist_dir)])
+
+
+def test_small_budget_table(small_run, capsys):
+    rows = small_run["rows"]
+    assert list(rows) == ["plain", "dropout", "combined"]
+    for name, row in rows.items():
+        assert FLOORS[name] <= row["test_acc"] < CEILING, name
+        assert FLOORS[name] <= row["val_acc"] < CEILING, name
+    assert small_run["test_acc"] == rows["combined"]["test_acc"]  # the last variant's result
+
+
+def test_dropout_accuracy_needs_eval(small_run):
+    modes = small_run["dropout_modes"]
+    assert modes["eval"][0] == modes["eval"][1]  # eval(): the same function every time
+    assert max(modes["train"]) < modes["eval"][0]  # train(): units dropped, worse
+
+
+def test_dropout_eval_deterministic_train_not():
+    torch.manual_seed(0)
+    net = overfitting.build_model(dropout=0.5)
+    x = torch.randn(32, 784)
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    net.train()
+    assert not torch.equal(net(x), net(x))
+    # train() keeps the expected activation: kept units are scaled by 1/(1-p) = 2
+    h = torch.ones(100000, 1)
+    dropped = net[2](h)  # the first nn.Dropout(0.5)
+    assert set(dropped.unique().tolist()) <= {0.0, 2.0}
+    assert_close(dropped.mean().item(), 1.0, rtol=0.02, atol=0)
+
+
+def test_early_stopper_restores_the_best_epoch():
+    net = nn.Linear(2, 1)
+    stopper = overfitting.EarlyStopper(patience=3)
+    val_losses = [1.0, 0.8, 0.9, 0.85, 0.95, 0.7]  # best at epoch 1, three worse after it
+    states, stopped_at = [], None
+    for epoch, loss in enumerate(val_losses):
+        with torch.no_grad():
+            net.weight.fill_(epoch)  # a different weight every epoch
+        states.append(copy.deepcopy(net.state_dict()))
+        if stopper.should_stop(net, loss, epoch):
+            stopped_at = epoch
+            break
+    assert stopped_at == 4 and stopper.best_epoch == 1
+    net.load_state_dict(stopper.best_state)
+    assert torch.equal(net.weight, states[1]["weight"])  # epoch 1's weights, not the last
+
+
+def test_cosine_decay_closed_form():
+    net = nn.Linear(2, 1)
+    optimizer, scheduler = overfitting.make_optimizer(net, {"decay": True}, 0.05, total_steps=100)
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    expected = [0.05 * (1 + math.cos(math.pi * t / 100)) / 2 for t in range(100)]
+    assert_close(torch.tensor(lrs, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64))
+
+
+def test_split_is_fixed_and_disjoint():
+    idx = torch.arange(60000)
+    (x_tr, _), (x_val, _) = overfitting.split_train_val(idx, idx, 10000)
+    assert torch.equal(x_tr, torch.arange(50000))
+    assert torch.equal(x_val, torch.arange(50000, 60000))
+
+
+def test_combined_has_every_remedy():
+    args = argparse.Namespace(weight_decay=5e-4, momentum=0.9, patience=3, dropout=0.2)
+    assert overfitting.variant_settings("plain", args) == {}
+    assert overfitting.variant_settings("combined", args) == {
+        "weight_decay": 5e-4, "momentum": 0.9, "decay": True, "patience": 3, "dropout": 0.2}
+
+
+def test_target_fails_loudly():
+    with pytest.raises(SystemExit) as exc:
+        overfitting.check_target(0.9839, 0.984)
+    assert "98.39%" in str(exc.value.code) and "98.4%" in str(exc.value.code)
+
+
+def test_unknown_variant_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        overfitting.main(["--variants", "plain,bogus"])
+    assert exc.value.code == 2
+    assert "bogus" in capsys.readouterr().err
+
+
+def test_missing_data_exits_with_one_line(tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        overfitting.main(["--data-dir", str(tmp_path / "nowhere")])
+    message = str(exc.value.code)
+    assert message.startswith("error: MNIST is not in") and "\n" not in message
