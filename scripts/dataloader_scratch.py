@@ -272,7 +272,7 @@ def peek_loaders(train_ds, valid_ds, bs, generator):
     assert xb.shape == (bs, 28 * 28) and yb.shape == (bs,)
     (_, yb1), (_, yb2) = next(iter(train_dl)), next(iter(train_dl))  # (64,) each
     print(f"valid yb[0]: {yb[0].item()} (notes: 3)   train yb[0], twice: {yb1[0].item()}, "
-          f"{yb2[0].item()} (notes: 1, 9); the two first batches differ: {not torch.equal(yb1, yb2)}")
+          f"{yb2[0].item()} (notes: 1, 9); the first batches differ: {not torch.equal(yb1, yb2)}")
     return yb[0].item(), not torch.equal(yb1, yb2)
 
 
@@ -283,7 +283,7 @@ def make_loader(key, train_ds, bs, generator):
     if key == "slices":
         return SliceDataLoader(train_ds, bs)
     if key == "sampler":
-        return DataLoader(train_ds, Sampler(train_ds, bs, shuffle=True, generator=generator), collate)
+        return DataLoader(train_ds, Sampler(train_ds, bs, True, generator=generator), collate)
     if key == "torch_samplers":
         return TorchDataLoader(train_ds, bs, sampler=RandomSampler(train_ds, generator=generator),
                                collate_fn=collate, generator=generator)
@@ -323,7 +323,8 @@ def run_loader_step(key, data, bs, lr, generator, check):
 def same_batches(train_ds, bs, seed, n_batches=3):
     """get_dls' batch-sampler loader yields the same batches as DataLoader(shuffle=True)."""
     ours = get_dls(train_ds, train_ds, bs, torch.Generator().manual_seed(seed))[0]
-    lesson = TorchDataLoader(train_ds, bs, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    lesson = TorchDataLoader(train_ds, bs, shuffle=True,
+                             generator=torch.Generator().manual_seed(seed))
     pairs = zip(range(n_batches), ours, lesson)
     return all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for _, a, b in pairs)
 
@@ -334,7 +335,8 @@ def main(argv=None):
                         help=f"epochs of the final fit (default: {EPOCHS})")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                         help=f"minibatch size (default: {BATCH_SIZE})")
-    parser.add_argument("--lr", type=positive_float, default=LR, help=f"learning rate (default: {LR})")
+    parser.add_argument("--lr", type=positive_float, default=LR,
+                        help=f"learning rate (default: {LR})")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="train on the first N images only, for quick runs; the lesson's "
                              "accuracy checks apply to full runs only (default: all 50000)")
@@ -359,7 +361,8 @@ def main(argv=None):
     train_ds, valid_ds = Dataset(data[0], data[1]), Dataset(data[2], data[3])
     res = {"first5": show_dataset(train_ds, valid_ds, len(x_train))}
     res["sampler_in_order"], res["sampler_shuffled"] = show_samplers(train_ds, 3, generator)
-    res["valid_first"], res["train_first_batches_differ"] = peek_loaders(train_ds, valid_ds, bs, generator)
+    res["valid_first"], res["train_first_batches_differ"] = peek_loaders(train_ds, valid_ds, bs,
+                                                                         generator)
     full = TorchDataLoader(train_ds, bs, shuffle=True, drop_last=True)
     res["len_drop_last"], res["len_keep_last"] = len(full), len(TorchDataLoader(train_ds, bs))
     print(f"len(torch DataLoader): drop_last=True {res['len_drop_last']}, "
@@ -379,7 +382,7 @@ def main(argv=None):
         train_dl, valid_dl = get_dls(train_ds, valid_ds, bs, generator)
         with device:
             model, opt = get_model(x_train.shape[1], NH, args.lr)
-        print("epoch, valid loss, valid acc (weighted by batch size), then the lesson's per-batch mean")
+        print("epoch, valid loss, valid acc (weighted by batch size); the lesson's per-batch mean")
         v = fit(args.epochs, model, loss_func, opt, train_dl, valid_dl)
     with torch.no_grad():
         out = model(data[2])  # (10000, 10): the whole validation set at once

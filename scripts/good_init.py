@@ -7,8 +7,8 @@ products has E[y^2] = 512, and after a ReLU half of it, hence sqrt(2/512) (Kaimi
 
 Run:    python scripts/good_init.py [--plot std.png]        (or: make good_init)
 Expect: nan at iteration ~27 (the notes: 28); exactly 0.0 with x0.01; std 0.4-900 (median ~4;
-        the notes: 0.93) with 1/sqrt(512); sqr ~512, ~1, ReLU mean ~1/pi sqr ~0.5, ~256, ~1.0 next to
-        the notes' values and their closed forms; ~1 s after imports.
+        the notes: 0.93) with 1/sqrt(512); sqr ~512, ~1, ReLU mean ~1/pi sqr ~0.5, ~256, ~1.0
+        next to the notes' values and their closed forms; ~1 s after imports.
 """
 import argparse
 import math
@@ -126,7 +126,8 @@ def main(argv=None):
                              "(default: no plot)")
     args = parser.parse_args(argv)
     if args.plot is not None and not args.plot.parent.is_dir():  # fail before the work, not after
-        raise SystemExit(f"error: cannot write the plot to {args.plot}: no folder {args.plot.parent}")
+        raise SystemExit(f"error: cannot write the plot to {args.plot}: "
+                         f"no folder {args.plot.parent}")
     torch.manual_seed(args.seed)
 
     print(f"# x = a @ x, {LAYERS} times, x = randn({N}), a = randn({N}, {N}) * scale: (mean, std)")
@@ -140,7 +141,8 @@ def main(argv=None):
           f"{math.log(FLOAT32_MAX) / math.log(math.sqrt(N)):.1f}")
     zeros = bool((chains["x0.01"]["final"] == 0).all())
     print(f"x0.01: every entry exactly 0.0: {zeros}   (0.01*sqrt(512) = {0.01 * math.sqrt(N):.3f} "
-          f"per layer, ^{LAYERS} = {(0.01 * math.sqrt(N)) ** LAYERS:.1e}: below float32's smallest)")
+          f"per layer, ^{LAYERS} = {(0.01 * math.sqrt(N)) ** LAYERS:.1e}: "
+          "below float32's smallest)")
     print("/sqrt(512): the same matrix 100 times scales x by about |largest eigenvalue|^100, and "
           "that eigenvalue is ~1 (within a few %): std stays at scale, not exactly 1")
 
@@ -148,7 +150,8 @@ def main(argv=None):
     experiments = run_experiments(N, TRIALS, SCALAR_TRIALS)
     for name, (ours, closed) in experiments.items():
         print(f"{name:<24} notes: ({NOTES[name][0]:.4f}, {NOTES[name][1]:8.4f})  "
-              f"ours: ({ours[0]:.4f}, {ours[1]:8.4f})  closed form: ({closed[0]:.4f}, {closed[1]:.4f})")
+              f"ours: ({ours[0]:.4f}, {ours[1]:8.4f})  "
+              f"closed form: ({closed[0]:.4f}, {closed[1]:.4f})")
     print(f"magic numbers: 1/sqrt(512) = {1 / math.sqrt(N):.4f} (not far from 0.01, yet "
           f"0.01 vanishes), sqrt(2/512) = {math.sqrt(2 / N):.4f} with a ReLU")
 

@@ -100,7 +100,8 @@ def nll(input, target):
 
 
 def compare_implementations(pred, scale):
-    """Per implementation: max |ours - F.log_softmax| on pred, and whether pred*scale stays finite."""
+    """Per implementation: max |ours - F.log_softmax| on pred and on pred*scale, and whether
+    pred*scale stays finite."""
     out = {}
     for name, fn in IMPLEMENTATIONS.items():
         ours, big = fn(pred), fn(pred * scale)
@@ -143,9 +144,10 @@ def main(argv=None):
     print("sm_pred[[0,1,2], [5,0,4]]  notes:", NOTES["picked"],
           " ours:", [round(v, 4) for v in picked.tolist()])
 
-    losses = {"nll(log_softmax(pred))": nll(sm_pred, y_train).item(),
-              "F.nll_loss(F.log_softmax(pred))": F.nll_loss(F.log_softmax(pred, -1), y_train).item(),
-              "F.cross_entropy(pred)": F.cross_entropy(pred, y_train).item()}
+    losses = {
+        "nll(log_softmax(pred))": nll(sm_pred, y_train).item(),
+        "F.nll_loss(F.log_softmax(pred))": F.nll_loss(F.log_softmax(pred, -1), y_train).item(),
+        "F.cross_entropy(pred)": F.cross_entropy(pred, y_train).item()}
     print(f"\n# the loss three ways (notes: {NOTES['nll']}; ln 10 = {math.log(10):.4f})")
     for name, value in losses.items():
         print(f"{name:<34} {value:.4f}")
@@ -155,14 +157,14 @@ def main(argv=None):
     print(f"\n# log_softmax implementations vs F.log_softmax, on pred and on pred * {SCALE}")
     impls = compare_implementations(pred, SCALE)
     for name, r in impls.items():
-        print(f"{name:<22} max |diff| {r['max_err']:.2e}   x{SCALE}: all finite {r['finite_x1000']!s:<5} "
-              f"max |diff| {r['max_err_x1000']:.3g}")
+        print(f"{name:<22} max |diff| {r['max_err']:.2e}   x{SCALE}: "
+              f"all finite {r['finite_x1000']!s:<5} max |diff| {r['max_err_x1000']:.3g}")
 
     print("\n# float limits: np.exp (float64, as the notes) and torch float32")
     limits = float_limits(EXPONENTS)
     for e in EXPONENTS:
-        print(f"{f'np.exp({e})':<13} -> notes: {NOTES['np.exp'][e]:<24} ours: {limits['float64'][e]!r:<24} "
-              f"float32: {limits['float32'][e]:.8g}")
+        print(f"{f'np.exp({e})':<13} -> notes: {NOTES['np.exp'][e]:<24} "
+              f"ours: {limits['float64'][e]!r:<24} float32: {limits['float32'][e]:.8g}")
     for name, value in limits["sums"].items():
         print(f"{name}: {value}")
     print("exp overflows above x = {float64:.2f} in float64 and x = {float32:.2f} in float32"

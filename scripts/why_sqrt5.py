@@ -102,7 +102,7 @@ def relu_stats(conv, x, a=0.0):
 
 
 def conv_layer_experiments(x):
-    """Default init, kaiming_normal_ and kaiming2 on Conv2d(1, 32, 5) applied to x (100, 1, 28, 28)."""
+    """Default init, kaiming_normal_ and kaiming2 on Conv2d(1, 32, 5), x (100, 1, 28, 28)."""
     out = {}
     l1 = nn.Conv2d(1, NH, KERNEL)  # weight (32, 1, 5, 5): PyTorch's default init
     out["weight"], out["bias"] = stats(l1.weight.detach()), stats(l1.bias.detach())
@@ -200,7 +200,8 @@ def main(argv=None):
                 "default, relu", "kaiming2 a=0, relu", "kaiming2 a=sqrt5, relu"]:
         show(key, NOTES[key], res[key])
     print(f"default init is uniform(±1/sqrt(fan_in)) = ±{1 / math.sqrt(KERNEL**2):.4f}: "
-          f"std 1/sqrt(3*25) = {1 / math.sqrt(3 * KERNEL**2):.4f}, max |w| = {res['weight_absmax']:.4f}")
+          f"std 1/sqrt(3*25) = {1 / math.sqrt(3 * KERNEL**2):.4f}, "
+          f"max |w| = {res['weight_absmax']:.4f}")
 
     print("\n# uniform(-1, 1) has std 1/sqrt(3); fans; gains")
     res["uniform std"] = torch.zeros(N_UNIFORM).uniform_(-1, 1).std().item()

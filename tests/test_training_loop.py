@@ -64,11 +64,11 @@ def test_registration_by_add_module_and_module_list():
 def train_copies(make_update, steps=5):
     """Train the same initial net with two different updates on the same random batches."""
     torch.manual_seed(0)
-    base = nn.Sequential(*tl.layer_list(784, 50, 10))
-    data = [(torch.rand(64, 784), torch.randint(0, 10, (64,))) for _ in range(steps)]
+    base = nn.Sequential(*tl.layer_list(20, 8, 3))  # small: the update rule is what is tested
+    data = [(torch.rand(16, 20), torch.randint(0, 3, (16,))) for _ in range(steps)]
     nets = []
     for which in (0, 1):
-        net = nn.Sequential(*tl.layer_list(784, 50, 10))
+        net = nn.Sequential(*tl.layer_list(20, 8, 3))
         net.load_state_dict(base.state_dict())
         update = make_update(which, net)
         for xb, yb in data:
@@ -80,11 +80,18 @@ def train_copies(make_update, steps=5):
 
 def test_own_optimizer_equals_optim_sgd():
     def make_update(which, net):
-        opt = tl.Optimizer(net.parameters(), 0.5) if which == 0 else optim.SGD(net.parameters(), 0.5)
+        params = net.parameters()
+        opt = tl.Optimizer(params, 0.5) if which == 0 else optim.SGD(params, 0.5)
         return lambda: (opt.step(), opt.zero_grad())
     a, b = train_copies(make_update)
     for p, q in zip(a.parameters(), b.parameters()):
         assert_close(p, q)
+    assert not torch.equal(a[0].weight, base_weight(0))  # they did train
+
+
+def base_weight(seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(*tl.layer_list(20, 8, 3))[0].weight
 
 
 def test_update_by_layers_equals_update_by_parameters():
