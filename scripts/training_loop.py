@@ -8,7 +8,7 @@ reach > 0.7 accuracy, as the lesson asserts.
 
 Run:    python scripts/training_loop.py        (or: make training_loop)
 Expect: per step the last minibatch's loss and accuracy (16 images: 50000 = 781*64 + 16, so the
-        notes' 0.9375 = 15/16) and validation accuracy ~0.93-0.96; ~1 s per step, ~10 s in all on a
+        notes' 0.9375 = 15/16) and validation accuracy ~0.91-0.95; ~1 s per step, ~14 s in all on a
         2-core CPU.
 """
 import argparse
