@@ -172,7 +172,7 @@ def print_test(correct, n, mean_loss, notes_loss):
 
 
 def make_batches(args, device, generator):
-    """Returns (train_batches(), test_batches(), n_train, n_test) for --loader tensor|torchvision."""
+    """(train_batches(), test_batches(), n_train, n_test) for --loader tensor|torchvision."""
     if args.loader == "torchvision":
         train_loader = load_mnist_loader(args.data_dir, True, args.batch_size, generator,
                                          args.limit)

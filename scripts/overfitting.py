@@ -10,8 +10,8 @@ validation set that every choice here is made on (k-fold would cost k trainings)
 
 Why train()/eval() matter: in train() mode nn.Dropout(p) zeroes a random fraction p of the hidden
 units on every forward pass (and scales the rest by 1/(1-p), so the expected activation is
-unchanged); in eval() mode it is the identity. Evaluating a dropout net without `net.eval()` gives a lower accuracy that
-changes from run to run; the script shows both.
+unchanged); in eval() mode it is the identity. Evaluating a dropout net without `net.eval()`
+gives a lower accuracy that changes from run to run; the script shows both.
 
 The test loss: the notes add up each test batch's *mean* loss and divide by the number of test
 images, i.e. they print (mean loss) / batch_size. The script prints that figure in the notes'
@@ -179,7 +179,8 @@ class EarlyStopper:
     """Keeps the weights of the best validation loss; says stop after `patience` worse epochs."""
 
     def __init__(self, patience):
-        self.patience, self.best_loss, self.best_epoch, self.best_state = patience, math.inf, -1, None
+        self.patience, self.best_loss, self.best_epoch = patience, math.inf, -1
+        self.best_state = None
 
     def should_stop(self, net, val_loss, epoch):
         if val_loss < self.best_loss:

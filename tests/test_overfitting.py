@@ -1,4 +1,4 @@
-"""overfitting.py: the variants train and score, dropout needs eval(), early stopping keeps the best."""
+"""overfitting.py: variants train and score, dropout needs eval(), early stopping keeps the best."""
 import argparse
 import copy
 import math
@@ -78,7 +78,8 @@ def test_cosine_decay_closed_form():
         optimizer.step()
         scheduler.step()
     expected = [0.05 * (1 + math.cos(math.pi * t / 100)) / 2 for t in range(100)]
-    assert_close(torch.tensor(lrs, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64))
+    assert_close(torch.tensor(lrs, dtype=torch.float64),
+                 torch.tensor(expected, dtype=torch.float64))
 
 
 def test_split_is_fixed_and_disjoint():
