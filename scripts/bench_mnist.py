@@ -15,8 +15,8 @@ so 52.75 GFLOP per 60k epoch. Biases, activations, the loss and the SGD update a
 left out. Timings on a shared or busy machine are inflated; no test ever asserts a speed.
 
 Run:    python scripts/bench_mnist.py      (or: make bench)
-Expect: on a 2-core CPU (a) ~35-60 s, (b) ~0.7-1.3 s, (c) a little less than (b); (a)/(b) >= 10x
-        and (b)/(c) <= 1.5x; ~1 min in all, nearly all of it (a).
+Expect: on a 2-core CPU (shared with other jobs) (a) ~23 s, (b) ~1.6-2.6 s, (c) ~2.1 s (~25
+        GFLOP/s); notes/tensor ~10-15x, tensor/floor ~1.1x; ~40 s in all, most of it (a).
 """
 import argparse
 import socket

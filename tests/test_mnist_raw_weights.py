@@ -7,7 +7,7 @@ from torch import nn
 from torch.testing import assert_close
 
 import mnist_raw_weights
-from conftest import DATA_DIR, run_script
+from conftest import run_script
 
 # One epoch on the first 10000 training images (50 SGD steps at the notes' lr 0.01, batch 200).
 # Observed test accuracy: seed 0: 0.7679, seed 1: 0.7607, seed 2: 0.7430.
@@ -20,7 +20,7 @@ def small_run(mnist_dir):
     return mnist_raw_weights.main(SMALL + ["--seed", "0", "--data-dir", str(mnist_dir)])
 
 
-def test_small_budget_learns(small_run, capsys):
+def test_small_budget_learns(small_run):
     assert FLOOR <= small_run["test_acc"] < CEILING
     assert small_run["correct"] == round(small_run["test_acc"] * 10000)
 

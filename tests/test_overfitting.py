@@ -11,9 +11,12 @@ from torch.testing import assert_close
 import overfitting
 
 # One epoch on the first 5000 of the 50k training images (25 SGD steps at lr 0.05, batch 200).
-# Observed test accuracy, plain / dropout / combined: seed 0: FILL, seed 1: FILL, seed 2: FILL.
-SMALL = ["--variants", "plain,dropout,combined", "--epochs", "1", "--limit", "5000"]
-FLOORS = {"plain": FILL, "dropout": FILL, "combined": FILL}
+# Observed test accuracy plain / dropout / combined: seed 0: 0.6908 / 0.6920 / 0.7724,
+# seed 1: 0.7109 / 0.6910 / 0.7746, seed 2: 0.6433 / 0.6205 / 0.7587 (validation within 0.03 of
+# these); dropout left in train(): 0.6069, 0.5847, 0.5461 against 0.6920, 0.6910, 0.6205 in eval().
+SMALL = ["--variants", "plain,dropout,combined", "--epochs", "1", "--combined-epochs", "1",
+         "--limit", "5000"]
+FLOORS = {"plain": 0.50, "dropout": 0.45, "combined": 0.60}
 CEILING = 0.99
 
 
@@ -29,6 +32,8 @@ def test_small_budget_table(small_run, capsys):
         assert FLOORS[name] <= row["test_acc"] < CEILING, name
         assert FLOORS[name] <= row["val_acc"] < CEILING, name
     assert small_run["test_acc"] == rows["combined"]["test_acc"]  # the last variant's result
+    # momentum makes the same 25 steps go much further (observed margins 0.06-0.12)
+    assert rows["combined"]["test_acc"] > rows["plain"]["test_acc"] + 0.02
 
 
 def test_dropout_accuracy_needs_eval(small_run):
@@ -90,10 +95,12 @@ def test_split_is_fixed_and_disjoint():
 
 
 def test_combined_has_every_remedy():
-    args = argparse.Namespace(weight_decay=5e-4, momentum=0.9, patience=3, dropout=0.2)
+    args = argparse.Namespace(weight_decay=5e-4, momentum=0.9, patience=3, dropout=0.2,
+                              input_dropout=0.1)
     assert overfitting.variant_settings("plain", args) == {}
     assert overfitting.variant_settings("combined", args) == {
-        "weight_decay": 5e-4, "momentum": 0.9, "decay": True, "patience": 3, "dropout": 0.2}
+        "weight_decay": 5e-4, "momentum": 0.9, "decay": True, "patience": 3, "dropout": 0.2,
+        "input_dropout": 0.1}
 
 
 def test_target_fails_loudly():
