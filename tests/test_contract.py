@@ -70,3 +70,23 @@ def test_unknown_flag_exits_2(name):
     with pytest.raises(SystemExit) as exc:
         module.main(["--no-such-flag"])
     assert exc.value.code == 2
+
+
+# The few lines of plumbing every script repeats (scripts stay standalone) must read the same
+# everywhere: a fix made in one copy and forgotten in another fails here.
+PLUMBING = ["positive_int", "positive_float", "pick_device", "load_mnist", "load_lesson_mnist",
+            "torch_threads"]
+
+
+@pytest.mark.parametrize("func", PLUMBING)
+def test_plumbing_reads_the_same_everywhere(func):
+    copies = {}
+    for name in ALL:
+        source = (SCRIPTS / f"{name}.py").read_text(encoding="utf-8")
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef) and node.name == func:
+                copies[name] = ast.get_source_segment(source, node)
+    assert len(copies) >= 2, f"{func} is not shared any more: drop it from PLUMBING"
+    first = next(iter(copies.values()))
+    differing = [name for name, text in copies.items() if text != first]
+    assert not differing, f"{func} differs in {differing} from {next(iter(copies))}"
