@@ -81,4 +81,5 @@ visdom-stop:
 	@$(PY) scripts/visdom_server.py stop
 
 # The generic rule runs the demo, which prints the URL to open; the server keeps running after.
-visdom_demo: visdom-server
+# The assets come first so that the page at that URL can draw the plots.
+visdom_demo: visdom-assets visdom-server
