@@ -68,6 +68,9 @@ def atomic_write(path, data):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600: give the file the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,7 +1,9 @@
 """get_mnist.py on its own logic, without the network: md5 check, atomic write, pickle -> IDX."""
 import gzip
 import hashlib
+import os
 import pickle
+import stat
 import struct
 
 import numpy as np
@@ -64,6 +66,16 @@ def test_install_verified_writes_nothing_when_one_file_is_wrong(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
     get_mnist.install_verified({"a": b"A", "b": b"B"}, tmp_path)
     assert (tmp_path / "b").read_bytes() == b"B"
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        get_mnist.atomic_write(tmp_path / "f", b"data")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644
+    assert (tmp_path / "f").read_bytes() == b"data"
 
 
 def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
