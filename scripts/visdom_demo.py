@@ -200,7 +200,7 @@ def main(argv=None):
         test_loss, correct, pred = evaluate(net, x_test, y_test)  # the untrained net: step 0
         show_test(viz, x_test, pred, test_loss, correct / len(x_test), 0, create=True)
         global_step = 0
-        for epoch in range(1, args.epochs + 1):
+        for epoch in range(args.epochs):  # 0-based, as the notes print it
             global_step = train_epoch(net, optimizer, x_train, y_train, args.batch_size,
                                       generator, epoch, viz, global_step)
             test_loss, correct, pred = evaluate(net, x_test, y_test)
