@@ -143,8 +143,10 @@ def train_epoch(net, optimizer, criteon, batches, n, n_batches, epoch, log_inter
         if batch_idx % log_interval == 0:
             print("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
                 epoch, batch_idx * len(data), n, 100. * batch_idx / n_batches, loss.item()))
-    if data.device.type == "cuda":
-        torch.cuda.synchronize()  # GPU steps run asynchronously: wait before reading the clock
+    if data.device.type == "cuda":  # GPU steps run asynchronously: wait before reading the clock
+        torch.cuda.synchronize()
+    elif data.device.type == "mps":
+        torch.mps.synchronize()
     return time.perf_counter() - start
 
 
