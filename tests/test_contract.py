@@ -1,5 +1,6 @@
 """The collection's contract, checked for every script: --help works, bad flags exit 2."""
 import ast
+import difflib
 import json
 import subprocess
 import sys
@@ -73,20 +74,87 @@ def test_unknown_flag_exits_2(name):
 
 
 # The few lines of plumbing every script repeats (scripts stay standalone) must read the same
-# everywhere: a fix made in one copy and forgotten in another fails here.
-PLUMBING = ["positive_int", "positive_float", "pick_device", "load_mnist", "load_lesson_mnist",
-            "torch_threads"]
+# everywhere: a fix made in one copy and forgotten in another fails here, with the diff to paste.
+PLUMBING = ["positive_int", "positive_float", "pick_device", "png_path", "load_mnist",
+            "load_lesson_mnist", "torch_threads", "print_test", "agg_pyplot", "save_figure",
+            "plot_training"]
+CONSTANTS = ["DATA_DIR", "MEAN", "DOWNLOAD_TIMEOUT", "N_TRAIN"]
+FENCE = "# ---- plumbing: identical in every script (tests/test_contract.py) ----"
+
+
+def parsed(name):
+    source = (SCRIPTS / f"{name}.py").read_text(encoding="utf-8")
+    return source, ast.parse(source)
+
+
+def copies_of(kind, wanted):
+    """{script: source text} of every top-level function (or constant line) named `wanted`."""
+    copies = {}
+    for name in ALL:
+        source, tree = parsed(name)
+        lines = source.splitlines()
+        for node in tree.body:
+            if kind == "function" and isinstance(node, ast.FunctionDef) and node.name == wanted:
+                copies[name] = ast.get_source_segment(source, node)
+            elif (kind == "constant" and isinstance(node, ast.Assign)
+                  and wanted in [n.id for n in ast.walk(node.targets[0]) if isinstance(n, ast.Name)]):
+                copies[name] = "\n".join(lines[node.lineno - 1:node.end_lineno])  # with comment
+    return copies
+
+
+def assert_all_equal(copies, what):
+    """Every copy equals the most common one; otherwise show a unified diff to paste."""
+    texts = list(copies.values())
+    reference = max(set(texts), key=texts.count)
+    ref_name = next(n for n, t in copies.items() if t == reference)
+    differing = [n for n, t in copies.items() if t != reference]
+    if differing:
+        diff = difflib.unified_diff(reference.splitlines(), copies[differing[0]].splitlines(),
+                                    f"scripts/{ref_name}.py", f"scripts/{differing[0]}.py",
+                                    lineterm="")
+        pytest.fail(f"{what} differs in {differing} from {ref_name}:\n" + "\n".join(diff))
 
 
 @pytest.mark.parametrize("func", PLUMBING)
 def test_plumbing_reads_the_same_everywhere(func):
-    copies = {}
-    for name in ALL:
-        source = (SCRIPTS / f"{name}.py").read_text(encoding="utf-8")
-        for node in ast.parse(source).body:
-            if isinstance(node, ast.FunctionDef) and node.name == func:
-                copies[name] = ast.get_source_segment(source, node)
+    copies = copies_of("function", func)
     assert len(copies) >= 2, f"{func} is not shared any more: drop it from PLUMBING"
-    first = next(iter(copies.values()))
-    differing = [name for name, text in copies.items() if text != first]
-    assert not differing, f"{func} differs in {differing} from {next(iter(copies))}"
+    assert_all_equal(copies, func)
+
+
+@pytest.mark.parametrize("constant", CONSTANTS)
+def test_shared_constants_read_the_same_everywhere(constant):
+    copies = copies_of("constant", constant)
+    assert len(copies) >= 2, f"{constant} is not shared any more: drop it from CONSTANTS"
+    assert_all_equal(copies, constant)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_lesson_first_plumbing_fenced_at_the_end(name):
+    """docstring -> constants -> lesson -> main() -> fenced plumbing -> main guard (STYLE.md)."""
+    source, tree = parsed(name)
+    doc = ast.get_docstring(tree)
+    assert len(doc.splitlines()) <= 20, f"docstring of {len(doc.splitlines())} lines"
+    assert "(default:" not in source, "hand-written '(default:': use ArgumentDefaultsHelpFormatter"
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    names = [n.name for n in defs]
+    after_main = names[names.index("main") + 1:]
+    assert all(n in PLUMBING for n in after_main), f"lesson code after main(): {after_main}"
+    before_main = names[:names.index("main")]
+    assert not any(n in PLUMBING for n in before_main), f"plumbing before main(): {before_main}"
+    if after_main:
+        fence_line = source.splitlines().index(FENCE) + 1  # ValueError: no fence
+        main_end = defs[names.index("main")].end_lineno
+        first_plumbing = defs[names.index(after_main[0])]
+        first_line = min([first_plumbing.lineno] + [d.lineno for d in first_plumbing.decorator_list])
+        assert main_end < fence_line < first_line, "the fence goes between main() and plumbing"
+    assert isinstance(tree.body[-1], ast.If) and "__main__" in ast.unparse(tree.body[-1].test)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_one_test_line_convention(name):
+    """The notes' "Test set: Average loss" line is printed by the copied print_test only."""
+    source, tree = parsed(name)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name != "print_test":
+            assert "Test set: Average loss" not in ast.get_source_segment(source, node), node.name
