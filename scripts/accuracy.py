@@ -28,22 +28,6 @@ LR = 0.1  # plain SGD
 EVAL_EVERY = 4  # "test on step": every 4 steps, so the 3rd test of an epoch falls at its end
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def predict_labels(logits):
     """Predicted label = index of the largest probability; softmax is monotone: same as logits."""
     pred = F.softmax(logits, dim=1)  # (4, 10), each row sums to 1
@@ -108,16 +92,18 @@ def train(net, train_data, test_data, hp, generator):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="测试: accuracy, and test on step vs on epoch")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="测试: accuracy, and test on step vs on epoch")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help=f"epochs of the toy problem (default: {EPOCHS})")
+                        help="epochs of the toy problem")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help=f"batch size (default: {BATCH_SIZE})")
+                        help="batch size")
     parser.add_argument("--lr", type=positive_float, default=LR,
-                        help=f"learning rate (default: {LR})")
+                        help="learning rate")
     parser.add_argument("--eval-every", type=positive_int, default=EVAL_EVERY,
-                        help=f"test every N training steps (default: {EVAL_EVERY})")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+                        help="test every N training steps")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
@@ -144,6 +130,24 @@ def main(argv=None):
             "label": label, "correct": correct, "accuracy": acc, "on_step": on_step,
             "on_epoch": on_epoch, "test_acc": test_correct / len(test_data[1]),
             "test_loss": test_loss, "n_train": len(train_data[1])}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 if __name__ == "__main__":

@@ -106,10 +106,11 @@ def plot_activations(path, x):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="LS17: activation functions and their derivatives")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="LS17: activation functions and their derivatives")
     parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
-                        help="also draw the six functions and their derivatives into FILE.png "
-                             "(default: no plot)")
+                        help="also draw the six functions and their derivatives into FILE.png")
     args = parser.parse_args(argv)
 
     a = torch.linspace(*GRID)

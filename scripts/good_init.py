@@ -119,11 +119,12 @@ def plot_stds(chains, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="lesson 9: why you need a good init")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="lesson 9: why you need a good init")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--plot", type=Path, default=None,
-                        help="save the std per layer of the three scalings to this PNG "
-                             "(default: no plot)")
+                        help="save the std per layer of the three scalings to this PNG")
     args = parser.parse_args(argv)
     if args.plot is not None and not args.plot.parent.is_dir():  # fail before the work, not after
         raise SystemExit(f"error: cannot write the plot to {args.plot}: "

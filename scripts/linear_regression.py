@@ -24,22 +24,6 @@ LR = 1e-2  # the notes' step; below 2/L for this data (L = largest Hessian eigen
 DTYPE = torch.float64  # float64 so the analytic and autograd gradients agree to rounding
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def make_data(n, generator):
     """Points on y = 0.5x + 1 plus Gaussian noise: x, y (n,) float64, the same for a given seed."""
     x = torch.linspace(*X_RANGE, n, dtype=DTYPE)  # (n,)
@@ -103,12 +87,14 @@ def train(x, y, w, b, epochs, lr, zero_grad=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="1.0 linear model and gradient descent by hand")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="1.0 linear model and gradient descent by hand")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help=f"gradient descent steps (default: {EPOCHS})")
+                        help="gradient descent steps")
     parser.add_argument("--lr", type=positive_float, default=LR,
-                        help=f"learning rate (default: {LR})")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+                        help="learning rate")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     parser.add_argument("--forget-zero-grad", action="store_true",
                         help="never zero .grad in the loop: the steps use the running sum")
     args = parser.parse_args(argv)
@@ -134,6 +120,24 @@ def main(argv=None):
     return {"x": x, "y": y, "w0": w0, "b0": b0, "analytic": (gw, gb), "autograd": (aw, ab),
             "grad_once": once, "grad_twice": twice, "losses": losses,
             "w": w.detach().clone(), "b": b.detach().clone()}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 if __name__ == "__main__":

@@ -36,27 +36,6 @@ NOTES = {"picked": [-2.2674, -2.1714, -2.3043], "nll": 2.3019,
                     -100: "3.720075976020836e-44", -500: "7.124576406741286e-218", -1000: "0.0"}}
 
 
-def load_lesson_mnist(data_dir):
-    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
-    x_valid (10000, 784), y_valid (10000,).
-
-    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
-    dividing by 256 (not 255) reproduces it exactly."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
-        ds = datasets.MNIST(data_dir, train=True, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
-    y = ds.targets  # (60000,) int64
-    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
-
-
 class Model(nn.Module):
     """The lesson's untrained 784-50-10 net: a plain list of layers, applied in turn."""
 
@@ -128,10 +107,12 @@ def float_limits(exponents):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="lesson 9: log_softmax, LogSumExp and nll")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="lesson 9: log_softmax, LogSumExp and nll")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"folder holding MNIST/raw (default: {DATA_DIR})")
+                        help="folder holding MNIST/raw")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
@@ -172,6 +153,29 @@ def main(argv=None):
           .format(**limits["max_exp"]))
     return {"y3": y_train[:3].tolist(), "picked": picked, "losses": losses, "lse_err": lse_err,
             "implementations": impls, "limits": limits}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def load_lesson_mnist(data_dir):
+    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
+    x_valid (10000, 784), y_valid (10000,).
+
+    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
+    dividing by 256 (not 255) reproduces it exactly."""
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        ds = datasets.MNIST(data_dir, train=True, download=True)
+    except Exception as e:  # no files and no network, or a truncated file
+        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
+                         f"downloaded ({reason}); run: make data")
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
+    y = ds.targets  # (60000,) int64
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
 
 if __name__ == "__main__":

@@ -23,22 +23,6 @@ LR = 1.0  # full-batch SGD on a convex loss: a large step is stable here
 PRINT_EVERY = 200  # print the loss and accuracy every 200 epochs
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def make_data(n_per_class, center, generator):
     """Two Gaussian classes: x (N, 2) float32, y (N, 1) float32 in {0, 1} (BCE wants floats)."""
     y = torch.arange(2).repeat_interleave(n_per_class).float().unsqueeze(1)  # (N, 1)
@@ -82,12 +66,14 @@ def train(x, y, w, b, epochs, lr, print_every):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="1.1 logistic regression with BCEWithLogitsLoss")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="1.1 logistic regression with BCEWithLogitsLoss")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help=f"full-batch steps (default: {EPOCHS})")
+                        help="full-batch steps")
     parser.add_argument("--lr", type=positive_float, default=LR,
-                        help=f"learning rate (default: {LR})")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+                        help="learning rate")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
@@ -118,6 +104,24 @@ def main(argv=None):
             "overflow": (bce_by_hand(*big).item(), nn.BCEWithLogitsLoss()(*big).item()),
             "losses": losses, "w": w.detach().clone(), "b": b.detach().clone(),
             "train_acc": train_acc, "test_acc": test_acc, "test_loss": test_loss}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 if __name__ == "__main__":

@@ -66,8 +66,10 @@ def non_scalar_grad_error(a):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="LS17: the gradient of MSE and of softmax")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="LS17: the gradient of MSE and of softmax")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 

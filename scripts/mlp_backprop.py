@@ -20,22 +20,6 @@ TOLERANCE = 1e-10  # float64: the two routes agree up to rounding (~1e-16)
 SEED = 0
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def init_params(sizes):
     """[(W, b)] per layer, float64 leaves: W (n_in, n_out) so that W[i, j] is the notes' W_ij."""
     return [(torch.randn(n_in, n_out, dtype=torch.float64).requires_grad_(),
@@ -97,14 +81,16 @@ def compare(manual, auto):
 
 def main(argv=None):
     sizes_text = " ".join(map(str, SIZES))
-    parser = argparse.ArgumentParser(description="LS21: MLP backprop by the delta rule vs autograd")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="LS21: MLP backprop by the delta rule vs autograd")
     parser.add_argument("--sizes", type=positive_int, nargs="+", default=SIZES,
-                        help=f"nodes per layer, input to output (default: {sizes_text})")
+                        help="nodes per layer, input to output")
     parser.add_argument("--samples", type=positive_int, default=SAMPLES,
-                        help=f"samples summed into E (default: {SAMPLES})")
+                        help="samples summed into E")
     parser.add_argument("--lr", type=positive_float, default=LR,
-                        help=f"learning rate of the one SGD step (default: {LR})")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+                        help="learning rate of the one SGD step")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     if len(args.sizes) < 3:
         parser.error("--sizes needs at least 3 numbers: input, hidden layer(s), output")
@@ -134,6 +120,24 @@ def main(argv=None):
           f"delta-rule gradients")
     return {"x": x, "t": t, "manual": manual, "autograd": auto, "diffs": diffs, "max_diff": worst,
             "E_before": e_before, "E_after": e_after, "params_after": params}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
 
 
 if __name__ == "__main__":

@@ -76,8 +76,10 @@ def init_stats(fan_in, fan_out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="1.4 parameter initialisation")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="1.4 parameter initialisation")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)  # a seeded numpy generator, not the global np.random

@@ -18,14 +18,6 @@ OUTPUTS = 2  # the notes' multi-output w = torch.randn(2, 10)
 SEED = 0  # the notes' randn was unseeded: their w.grad cannot be reproduced, the formula can
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def autograd_grad(x, w, t):
     """w.grad of F.mse_loss(sigmoid(x @ w.T), t) by backward(); also the output O."""
     w = w.clone().requires_grad_()
@@ -64,10 +56,12 @@ def show_case(title, x, w, t):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="LS19: perceptron gradients vs the notes")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="LS19: perceptron gradients vs the notes")
     parser.add_argument("--outputs", type=positive_int, default=OUTPUTS,
-                        help=f"outputs K of the multi-output perceptron (default: {OUTPUTS})")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+                        help="outputs K of the multi-output perceptron")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
@@ -82,6 +76,16 @@ def main(argv=None):
     if args.outputs == 2:
         print("two outputs: the mean's 1/2 cancels the square's 2: w.grad = the notes' formula")
     return {"single": single, "multi": multi}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 if __name__ == "__main__":

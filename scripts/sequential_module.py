@@ -132,11 +132,13 @@ def run(out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="1.2 MLP, Sequential, Module, saving and loading")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="1.2 MLP, Sequential, Module, saving and loading")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the saved .pth files (default: a temporary folder, "
-                             "removed at exit)")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+                        help="folder for the saved .pth files; none: a temporary folder, "
+                             "removed at exit")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
     if args.out is not None:

@@ -89,8 +89,10 @@ def grad_needs_float():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="0.0 Tensor: tensor basics from the notes")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default: {SEED})")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="0.0 Tensor: tensor basics from the notes")
+    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 

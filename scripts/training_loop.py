@@ -37,54 +37,6 @@ NOTES = {"manual": (0.3465, 0.9375), "parameters": (0.1094, 0.9375),
          "module_list": (0.2131, 0.9375), "sequential": (0.2167, 0.9375), "optim_sgd": (0.0436, 1.0)}
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def pick_device(name):
-    """--device auto picks cuda, then mps, then cpu; a named device the machine lacks is an error."""
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
-                 "cpu": True}
-    if name == "auto":
-        name = next(d for d, ok in available.items() if ok)
-    elif not available[name]:
-        raise ValueError(f"--device {name}: not available on this machine")
-    return torch.device(name)
-
-
-def load_lesson_mnist(data_dir):
-    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
-    x_valid (10000, 784), y_valid (10000,).
-
-    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
-    dividing by 256 (not 255) reproduces it exactly."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
-        ds = datasets.MNIST(data_dir, train=True, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
-    y = ds.targets  # (60000,) int64
-    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
-
-
 loss_func = F.cross_entropy
 
 
@@ -302,17 +254,6 @@ def show_untrained(x, y, bs, n_in, nh):
     return loss, acc
 
 
-@contextlib.contextmanager
-def torch_threads(n):
-    """Run the block with n intra-op threads, then restore the previous number."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def run_step(key, data, args, device):
     """Build and train one step's model; report (loss, acc) on the last minibatch and validation."""
     x_train, y_train, x_valid, y_valid = data
@@ -334,26 +275,25 @@ def run_step(key, data, args, device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="lesson 9: the training loop, refactored")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="lesson 9: the training loop, refactored")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help=f"epochs per step (default: {EPOCHS})")
+                        help="epochs per step")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help=f"minibatch size (default: {BATCH_SIZE})")
+                        help="minibatch size")
     parser.add_argument("--lr", type=positive_float, default=LR,
-                        help=f"learning rate (default: {LR})")
+                        help="learning rate")
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="train on the first N images only, for quick runs; the lesson's "
-                             "accuracy check applies to full runs only (default: all 50000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: auto)")
+                             "accuracy check applies to full runs only")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
+                        help="auto picks cuda, then mps, then cpu")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"folder holding MNIST/raw (default: {DATA_DIR})")
+                        help="folder holding MNIST/raw")
     args = parser.parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as e:
-        parser.error(str(e))          # one argparse-style line, exit 2
+    device = args.device  # pick_device resolved "auto" while parsing
     print(f"device: {device}")
     torch.manual_seed(args.seed)
 
@@ -374,6 +314,69 @@ def main(argv=None):
     results["valid_acc"], results["valid_loss"] = (results["optim_sgd_valid_acc"],
                                                    results["optim_sgd_valid_loss"])
     return results
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def pick_device(name):
+    """argparse type for --device: auto picks cuda, then mps, then cpu; a missing one is an error."""
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
+                 "cpu": True}
+    if name == "auto":
+        name = next(d for d, ok in available.items() if ok)
+    elif name not in available:
+        raise argparse.ArgumentTypeError(f"choose from auto, cpu, cuda, mps (got {name})")
+    elif not available[name]:
+        raise argparse.ArgumentTypeError(f"{name} is not available on this machine")
+    return torch.device(name)
+
+
+def load_lesson_mnist(data_dir):
+    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
+    x_valid (10000, 784), y_valid (10000,).
+
+    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
+    dividing by 256 (not 255) reproduces it exactly."""
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        ds = datasets.MNIST(data_dir, train=True, download=True)
+    except Exception as e:  # no files and no network, or a truncated file
+        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
+                         f"downloaded ({reason}); run: make data")
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
+    y = ds.targets  # (60000,) int64
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """Run the block with n intra-op threads, then restore the previous number."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 if __name__ == "__main__":

@@ -106,9 +106,11 @@ def extract_assets(tarballs, static_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=__doc__.splitlines()[0])
     parser.add_argument("--static-dir", type=Path, default=STATIC_DIR,
-                        help=f"visdom's static folder (default: {STATIC_DIR})")
+                        help="visdom's static folder")
     parser.add_argument("--check", action="store_true",
                         help="only report what is missing; exit 1 if anything is")
     args = parser.parse_args(argv)

@@ -43,52 +43,6 @@ MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' 
 DOWNLOAD_TIMEOUT = 10  # seconds; torchvision's download sets no timeout of its own
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def pick_device(name):
-    """--device auto picks cuda, then mps, then cpu; a named device the machine lacks is an error."""
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
-                 "cpu": True}
-    if name == "auto":
-        name = next(d for d, ok in available.items() if ok)
-    elif not available[name]:
-        raise ValueError(f"--device {name}: not available on this machine")
-    return torch.device(name)
-
-
-def load_mnist(data_dir, train, device):
-    """MNIST as tensors on `device`: x (N, 784) float32 normalised once, y (N,) int64.
-
-    The whole set is ~200 MB as float32: normalising it once and slicing batches out of it is far
-    faster than the notes' per-sample ToTensor/Normalize transforms in a DataLoader."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
-        ds = datasets.MNIST(data_dir, train=train, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(255).sub_(MEAN).div_(STD)  # (N, 784)
-    return x.to(device), ds.targets.to(device)
-
-
 def connect(server, port, env):
     """A visdom client, after checking with a short timeout that the server answers."""
     url = f"{server}:{port}"
@@ -161,27 +115,26 @@ def show_test(viz, x, pred, test_loss, acc, global_step, create=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Train the MNIST MLP and watch it in visdom.")
-    parser.add_argument("--server", default=SERVER, help=f"visdom server (default: {SERVER})")
-    parser.add_argument("--port", type=positive_int, default=PORT, help=f"(default: {PORT})")
-    parser.add_argument("--env", default=ENV, help=f"visdom environment (default: {ENV})")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train the MNIST MLP and watch it in visdom.")
+    parser.add_argument("--server", default=SERVER, help="visdom server")
+    parser.add_argument("--port", type=positive_int, default=PORT, help="visdom server port")
+    parser.add_argument("--env", default=ENV, help="visdom environment")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help=f"training epochs (default: {EPOCHS})")
+                        help="training epochs")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help=f"(default: {BATCH_SIZE})")
-    parser.add_argument("--lr", type=positive_float, default=LR, help=f"SGD step (default: {LR})")
+                        help="images per SGD step")
+    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD step")
     parser.add_argument("--limit", type=positive_int, default=None,
-                        help="train on the first N training images only (default: all 60000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: auto)")
+                        help="train on the first N training images only")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
+                        help="auto picks cuda, then mps, then cpu")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"folder holding MNIST/raw (default: {DATA_DIR})")
+                        help="folder holding MNIST/raw")
     args = parser.parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as e:
-        parser.error(str(e))  # one argparse-style line, exit 2
+    device = args.device  # pick_device resolved "auto" while parsing
     torch.manual_seed(args.seed)
 
     server = args.server.rstrip("/") if "://" in args.server else "http://" + args.server
@@ -212,6 +165,56 @@ def main(argv=None):
     print(f"open {url} to see train_loss, test, x and pred")
     return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": global_step,
             "env": args.env, "pred": pred[:SHOW].tolist()}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def pick_device(name):
+    """argparse type for --device: auto picks cuda, then mps, then cpu; a missing one is an error."""
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
+                 "cpu": True}
+    if name == "auto":
+        name = next(d for d, ok in available.items() if ok)
+    elif name not in available:
+        raise argparse.ArgumentTypeError(f"choose from auto, cpu, cuda, mps (got {name})")
+    elif not available[name]:
+        raise argparse.ArgumentTypeError(f"{name} is not available on this machine")
+    return torch.device(name)
+
+
+def load_mnist(data_dir, train, device):
+    """MNIST as tensors on `device`: x (N, 784) float32 normalised once, y (N,) int64.
+
+    The whole set is ~200 MB as float32: normalising it once and slicing batches out of it is far
+    faster than the notes' per-sample ToTensor/Normalize transforms in a DataLoader."""
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        ds = datasets.MNIST(data_dir, train=train, download=True)
+    except Exception as e:  # no files and no network, or a truncated file
+        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
+                         f"downloaded ({reason}); run: make data")
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    x = ds.data.view(-1, 28 * 28).float().div_(255).sub_(MEAN).div_(STD)  # (N, 784)
+    return x.to(device), ds.targets.to(device)
 
 
 if __name__ == "__main__":

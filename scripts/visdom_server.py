@@ -25,14 +25,6 @@ START_TIMEOUT = 30.0  # seconds to wait for a starting server to answer (imports
 PROBE_TIMEOUT = 1.0  # seconds for one "does it answer?" request
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def answers(url, timeout=PROBE_TIMEOUT):
     """True when an HTTP server answers GET url within timeout seconds."""
     try:
@@ -127,17 +119,19 @@ def stop_pid(pid, grace=5.0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Start, stop or run a visdom server offline.")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Start, stop or run a visdom server offline.")
     parser.add_argument("action", choices=["start", "stop", "status", "run"],
                         help="start/stop/status: background server with a pid file; "
                              "run: serve in the foreground")
-    parser.add_argument("--port", type=positive_int, default=PORT, help=f"(default: {PORT})")
+    parser.add_argument("--port", type=positive_int, default=PORT, help="port to serve on")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
-                        help=f"pid file and log (default: {STATE_DIR})")
+                        help="pid file and log")
     parser.add_argument("--env-path", type=Path, default=None,
-                        help="where visdom saves its envs (default: <state-dir>/env)")
+                        help="where visdom saves its envs")
     parser.add_argument("--timeout", type=float, default=START_TIMEOUT,
-                        help=f"seconds to wait for the server to answer (default: {START_TIMEOUT})")
+                        help="seconds to wait for the server to answer")
     args = parser.parse_args(argv)
     env_path = args.env_path or args.state_dir / "env"
     url = f"http://localhost:{args.port}"
@@ -169,6 +163,16 @@ def main(argv=None):
         print(f"visdom server at {url}: {'answers' if running else 'not running'}"
               + (f" (pid {pid})" if pid else ""))
     return {"url": url, "pid": pid, "running": running}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 if __name__ == "__main__":

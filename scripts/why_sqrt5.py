@@ -41,27 +41,6 @@ NOTES = {"x": (-0.0363, 0.9602), "weight": (-0.0043, 0.1156), "bias": (0.0212, 0
          "net kaiming": (-0.0352, 0.4043, 0.0093, 0.4231)}
 
 
-def load_lesson_mnist(data_dir):
-    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
-    x_valid (10000, 784), y_valid (10000,).
-
-    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
-    dividing by 256 (not 255) reproduces it exactly."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
-        ds = datasets.MNIST(data_dir, train=True, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
-    y = ds.targets  # (60000,) int64
-    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
-
-
 def stats(x):
     """The lesson's one-liner: (mean, std) as floats."""
     return x.mean().item(), x.std().item()
@@ -176,10 +155,12 @@ def show(name, notes, ours, fmt="{:.4f}"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="lesson 9: why PyTorch's conv init uses sqrt(5)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="lesson 9: why PyTorch's conv init uses sqrt(5)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"folder holding MNIST/raw (default: {DATA_DIR})")
+                        help="folder holding MNIST/raw")
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
@@ -230,6 +211,29 @@ def main(argv=None):
         print(f"{key[4:]:<10}" + "".join(f"{v:>10.4f} " for v in res[key])
               + "  (" + ", ".join(f"{v:.4f}" for v in NOTES[key]) + ")")
     return res
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def load_lesson_mnist(data_dir):
+    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
+    x_valid (10000, 784), y_valid (10000,).
+
+    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
+    dividing by 256 (not 255) reproduces it exactly."""
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        ds = datasets.MNIST(data_dir, train=True, download=True)
+    except Exception as e:  # no files and no network, or a truncated file
+        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
+                         f"downloaded ({reason}); run: make data")
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
+    y = ds.targets  # (60000,) int64
+    return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
 
 if __name__ == "__main__":
