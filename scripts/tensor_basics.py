@@ -1,12 +1,12 @@
 """0.0 Tensor / Tensor basics.
 
-The notes' tour of tensor operations in PyTorch ≥ 0.4 (where Tensor and Variable merged): max and
-sum along a dim, unsqueeze/squeeze, permute/transpose, view(-1, 5), in-place ops with a trailing
+The notes' tour of tensor operations in PyTorch ≥ 0.4 (where Tensor and Variable merged): the
+attributes `.size()`, `.item()`, `.grad`, `.data`, max and sum along a dim, unsqueeze/squeeze, permute/transpose, view(-1, 5), in-place ops with a trailing
 underscore, the numpy round trip (shared memory), and that requires_grad needs a floating dtype.
 
 Run:    python scripts/tensor_basics.py        (or: make tensor_basics)
 Expect: the shapes the notes give in their comments, e.g. permute(1, 0, 2) -> [4, 3, 5],
-        transpose(0, 2) -> [5, 3, 4], view(-1, 5) -> [12, 5]; under a second after imports.
+        transpose(0, 2) -> [5, 3, 4], view(-1, 5) -> [12, 5].
 """
 import argparse
 
@@ -14,6 +14,22 @@ import numpy as np
 import torch
 
 SEED = 0  # fixed so the printed random tensors are the same on every run
+
+
+def tensor_attributes():
+    """The notes' attributes: .size(), .item(), .grad, .data on y = sum(w * x) with w = [1, 2, 3]."""
+    x = torch.tensor([1.0, 2.0, 3.0])
+    w = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (w * x).sum()  # 14, a 0-dim tensor with a grad_fn
+    grad_before = w.grad  # None: no backward() has run yet
+    y.backward()  # w.grad = dy/dw = x
+    # .data is the same storage without autograd: a change through it is invisible to the graph.
+    # The notes update weights with `w.data = ...`; today that is `with torch.no_grad(): w -= ...`
+    # or, to read values, `w.detach()`, which autograd can still check for in-place misuse.
+    data = w.data
+    return {"size": w.size(), "item": y.item(), "grad_before": grad_before, "grad": w.grad,
+            "data_shares_storage": data.data_ptr() == w.data_ptr(),
+            "data_requires_grad": data.requires_grad}
 
 
 def reduce_along_dim(x):
@@ -96,6 +112,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
+    attrs = tensor_attributes()
+    print("# .size() .item() .grad .data  (w = [1, 2, 3], y = (w * x).sum(), x = [1, 2, 3])")
+    print("w.size():", attrs["size"], "| y.item():", attrs["item"], "(a Python float)")
+    print("w.grad before backward:", attrs["grad_before"], "| after:", attrs["grad"])
+    print("w.data: same storage:", attrs["data_shares_storage"],
+          "| requires_grad:", attrs["data_requires_grad"])
+
+    print("\n# max / sum along a dim")
     x = torch.randn(3, 4)
     print("x =\n", x)
     max_value, max_idx, sum_x = reduce_along_dim(x)
@@ -128,8 +152,7 @@ def main(argv=None):
     print("int tensor .requires_grad_() ->", "RuntimeError:", g["error"])
     print("float tensor requires_grad:", g["float_ok"])
 
-    return {"max": max_value, "argmax": max_idx, "sum": sum_x, "dims": dims, "order": order,
-            "inplace": inplace, "numpy": nr, "grad": g, "x": x}
+    return {"view(-1, 5)": order["view(-1, 5)"], "item": attrs["item"]}
 
 
 if __name__ == "__main__":
