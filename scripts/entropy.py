@@ -1,14 +1,14 @@
 """LS22.交叉熵 / Entropy and cross entropy.
 
-Entropy in bits of the notes' three distributions and of a pass/fail exam, H(p, q) = H(p) + KL(p||q)
+Information content I(x) = -log2 p(x) and entropy as its average, in bits, for the notes' three
+distributions and a pass/fail exam; H(p, q) = H(p) + KL(p||q)
 (so for a one-hot p cross entropy is KL), F.cross_entropy = nll_loss(log(softmax)) =
 nll_loss(log_softmax), binary cross entropy three ways, and why not MSE: for a confidently wrong
 sigmoid output the MSE gradient with respect to the logit nearly vanishes, cross entropy's does not.
 
 Run:    python scripts/entropy.py   (or: make entropy)
 Expect: tensor(2.), tensor(1.3568), tensor(0.0342); binary entropy 0.469 bits at p = 0.1 and 1 at
-        p = 0.5; the equal pairs equal; at logit -10 dMSE/dlogit = -9.1e-05 vs dBCE/dlogit = -1.0;
-        well under a second after imports.
+        p = 0.5; the equal pairs equal; at logit -10 dMSE/dlogit = -9.1e-05 vs dBCE/dlogit = -1.0.
 """
 import argparse
 import math
@@ -22,6 +22,11 @@ CLASSES = 10  # the notes' w = torch.randn(10, 784): ten digits
 FEATURES = 784  # one flattened 28x28 MNIST image
 WRONG_LOGITS = [-10.0, -6.0, -2.0, 0.0, 2.0]  # target 1: from confidently wrong to right
 SEED = 0
+
+
+def information_bits(p):
+    """003 "1.3": the information content of an event of probability p, I = -log2 p bits."""
+    return math.log2(1 / p)  # = -log2 p; p = 1: 0 bits (nothing learned); p = 1/8: 3 bits
 
 
 def entropy_bits(p):
@@ -86,7 +91,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
 
-    print("# entropy in bits: the more even, the higher")
+    print("# information content I(x) = -log2 p(x): the rarer, the more informative")
+    for p in [1.0, 0.5, 0.25, 0.1]:
+        print(f"p = {p:<4}  I = {information_bits(p):.4g} bits")
+
+    # Entropy = the average information content. 004 has it backwards ("熵越高…惊喜度越低", higher
+    # entropy = less surprise): the higher the entropy, the more surprise on average.
+    print("\n# entropy in bits: the more even, the higher")
     entropies = [entropy_bits(torch.tensor(p)) for p in DISTRIBUTIONS]
     for h in entropies:
         print(h)
@@ -127,10 +138,9 @@ def main(argv=None):
         print(f"{zi:>6.1f} {1 / (1 + math.exp(-zi)):>9.5f} {gm:>12.2e} {gb:>12.2e}")
     print("MSE's gradient carries sigmoid' = s(1-s), ~0 when the output is confidently wrong")
 
-    return {"entropies": entropies, "exam": exam, "p": p, "q": q, "H_pq": h_pq, "H_p": h_p,
-            "KL": kl, "one_hot": (one_hot, oh_pq, oh_p, oh_kl), "multi": multi,
-            "multi_bias": multi_bias, "unstable": unstable, "z": z, "y": y, "binary": binary,
-            "logits": logits, "g_mse": g_mse, "g_bce": g_bce}
+    return {"entropies": [h.item() for h in entropies], "exam": exam,
+            "cross_entropy": multi["losses"][0].item(), "dmse_at_-10": g_mse[0].item(),
+            "dbce_at_-10": g_bce[0].item()}
 
 
 if __name__ == "__main__":

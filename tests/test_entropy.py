@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import entropy
 
@@ -12,13 +13,51 @@ F64 = dict(dtype=torch.float64)
 
 @pytest.fixture(scope="module")
 def run():
-    return entropy.main([])
+    """The script's steps called directly, on inputs made here (the tests' own seed)."""
+    g = torch.Generator().manual_seed(1)
+    p = F.softmax(torch.randn(5, generator=g, **F64), dim=0)
+    q = F.softmax(torch.randn(5, generator=g, **F64), dim=0)
+    one_hot = F.one_hot(torch.tensor(2), 5).double()
+    x, w, b = (torch.randn(1, 784, generator=g), torch.randn(10, 784, generator=g),
+               torch.randn(1, 10, generator=g))
+    z, y = torch.randn(6, generator=g, **F64), torch.randint(0, 2, (6,), generator=g).double()
+    logits = torch.tensor(entropy.WRONG_LOGITS, **F64)
+    h_pq, h_p, kl = entropy.cross_entropy_and_kl(p, q)
+    g_mse, g_bce = entropy.logit_gradients(logits, 1.0)
+    return {"entropies": [entropy.entropy_bits(torch.tensor(d)) for d in entropy.DISTRIBUTIONS],
+            "exam": {pp: entropy.binary_entropy_bits(pp) for pp in entropy.EXAM_PASS},
+            "p": p, "q": q, "H_pq": h_pq, "H_p": h_p, "KL": kl,
+            "one_hot": (one_hot, *entropy.cross_entropy_and_kl(one_hot, q)),
+            "multi": entropy.show_multiclass("t", x @ w.t(), torch.tensor([3]), False),
+            "multi_bias": entropy.show_multiclass("t", x @ w.t() + b, torch.tensor([4]), True),
+            "unstable": entropy.show_multiclass("t", torch.tensor([[0.0, 120.0]]),
+                                                torch.tensor([0]), False),
+            "z": z, "y": y, "binary": entropy.binary_cross_entropy_three_ways(z, y),
+            "logits": logits, "g_mse": g_mse, "g_bce": g_bce}
+
+
+def test_information_content_and_entropy_as_its_mean():
+    assert entropy.information_bits(1.0) == 0.0
+    assert entropy.information_bits(0.125) == 3.0  # 1/8 = 2^-3
+    for dist in entropy.DISTRIBUTIONS:  # H = sum p * I(p), computed with math here
+        mean_info = sum(p * entropy.information_bits(p) for p in dist)
+        assert math.isclose(entropy.entropy_bits(torch.tensor(dist, **F64)).item(), mean_info,
+                            rel_tol=1e-12)
+
+
+def test_main_returns_the_headline():
+    r = entropy.main([])
+    assert [f"{h:.4f}" for h in r["entropies"]] == ["2.0000", "1.3568", "0.0342"]
+    s = 1 / (1 + math.exp(10))  # sigmoid(-10): the closed forms of both gradients
+    assert math.isclose(r["dmse_at_-10"], 2 * (s - 1) * s * (1 - s), rel_tol=1e-9)
+    assert math.isclose(r["dbce_at_-10"], s - 1, rel_tol=1e-9)
 
 
 def test_prints_the_notes_entropies(capsys):
     entropy.main([])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1:4] == ["tensor(2.)", "tensor(1.3568)", "tensor(0.0342)"]  # 001 LS22 and 004
+    at = lines.index("# entropy in bits: the more even, the higher")
+    assert lines[at + 1:at + 4] == ["tensor(2.)", "tensor(1.3568)", "tensor(0.0342)"]  # LS22, 004
     assert "pass with p = 0.1: H = 0.469" in lines  # 003's exam: 0.469
     assert "pass with p = 0.5: H = 1" in lines  # and 1
 
