@@ -1,15 +1,14 @@
 """测试 / Testing: accuracy from logits, and testing on a held-out set per step or per epoch.
 
 The notes' example: logits (4, 10) -> softmax -> argmax gives the predicted labels (the same as
-logits.argmax, since softmax keeps the order), torch.eq against the labels, accuracy =
-correct.sum() / 4; then "test on step" vs "test on epoch" on a small synthetic 3-class problem,
+logits.argmax, since softmax keeps the order; `logits.max(dim=1)` gives values and indices at
+once), torch.eq against the labels, accuracy = correct.sum() / 4; then "test on step" vs "test on epoch" on a small synthetic 3-class problem,
 evaluated on held-out data with net.eval() (dropout off) and torch.no_grad().
 
 Run:    python scripts/accuracy.py        (or: make accuracy)
-Expect: softmax argmax == logits argmax (tensor([7, 7, 6, 1]) twice for seed 0, accuracy 0.0
-        against [9, 3, 2, 4]; --seed 3 gives the notes' 0.5; their values came from an unseeded
-        rand); then a test line every 4 steps and the notes' "Test set:" line after each of 5
-        epochs, ending at 91-94% (the classes overlap, so no model gets 100%); ~1 s after imports.
+Expect: tensor([7, 7, 6, 1]) three ways for seed 0, accuracy 0.0 against [9, 3, 2, 4] (--seed 3
+        gives the notes' 0.5: their rand was unseeded); a test line every 4 steps and the notes'
+        "Test set:" line after each of 5 epochs, ending near 93% (the classes overlap).
 """
 import argparse
 
@@ -32,6 +31,12 @@ def predict_labels(logits):
     """Predicted label = index of the largest probability; softmax is monotone: same as logits."""
     pred = F.softmax(logits, dim=1)  # (4, 10), each row sums to 1
     return pred, pred.argmax(dim=1), logits.argmax(dim=1)  # (4, 10), (4,), (4,)
+
+
+def max_per_row(logits):
+    """004 "模型测试": logits.max(dim=1) returns (values, indices); the indices are the argmax."""
+    values, indices = logits.max(dim=1)  # (4,), (4,)
+    return values, indices
 
 
 def count_correct(pred_label, label):
@@ -58,9 +63,7 @@ def evaluate(net, x, y):
     net.eval()
     with torch.no_grad():
         logits = net(x)  # (N, C)
-        # The average over samples; the notes divide the sum of per-batch *means* by N instead,
-        # which is why their "Average loss" (0.0008) is batch-size (200) times too small.
-        loss = F.cross_entropy(logits, y, reduction="sum").item() / len(y)
+        loss = F.cross_entropy(logits, y, reduction="sum").item() / len(y)  # true mean
         correct = logits.argmax(dim=1).eq(y).sum().item()
     net.train()  # back to training mode: dropout on again
     return loss, correct
@@ -86,8 +89,7 @@ def train(net, train_data, test_data, hp, generator):
                       f"accuracy {on_step[-1][2]}/{len(x_test)}")
         test_loss, correct = evaluate(net, x_test, y_test)  # test on epoch: the usual choice
         on_epoch.append((epoch, step, test_loss, correct))
-        print('\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)\n'.format(
-            test_loss, correct, len(x_test), 100. * correct / len(x_test)))
+        print_test(test_loss, correct, len(x_test), hp["batch_size"])  # the notes' line
     return on_step, on_epoch
 
 
@@ -112,6 +114,8 @@ def main(argv=None):
     print(pred.shape)
     print(pred_label)
     print(logits_label)
+    values, indices = max_per_row(logits)
+    print("logits.max(dim=1):", values, indices)
     label = torch.tensor(LABELS)
     correct, acc = count_correct(pred_label, label)
     print(correct)
@@ -126,10 +130,7 @@ def main(argv=None):
           "eval_every": args.eval_every}
     on_step, on_epoch = train(net, train_data, test_data, hp, generator)
     _, _, test_loss, test_correct = on_epoch[-1]
-    return {"logits": logits, "pred": pred, "pred_label": pred_label, "logits_label": logits_label,
-            "label": label, "correct": correct, "accuracy": acc, "on_step": on_step,
-            "on_epoch": on_epoch, "test_acc": test_correct / len(test_data[1]),
-            "test_loss": test_loss, "n_train": len(train_data[1])}
+    return {"accuracy": acc, "test_acc": test_correct / len(test_data[1]), "test_loss": test_loss}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
@@ -148,6 +149,17 @@ def positive_float(text):
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def print_test(test_loss, correct, n, batch_size):
+    """The notes' test line, then the true mean cross entropy per image (`test_loss`).
+
+    The notes add up each test batch's *mean* loss and divide by the number of images, so their
+    "Average loss" is test_loss / batch_size (exactly so when batch_size divides n): 0.0007 for a
+    mean of 0.15 at batch size 200. Their line is printed as they print it, the true mean beneath."""
+    print("\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)".format(
+        test_loss / batch_size, correct, n, 100. * correct / n))
+    print(f"          (mean cross entropy per image: {test_loss:.4f})\n")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,43 @@ import accuracy
 
 @pytest.fixture(scope="module")
 def result():
-    return accuracy.main([])
+    """The script's steps, called directly with its defaults and seed 0."""
+    torch.manual_seed(0)
+    logits = torch.rand(4, accuracy.NUM_CLASSES)
+    pred, pred_label, logits_label = accuracy.predict_labels(logits)
+    correct, acc = accuracy.count_correct(pred_label, torch.tensor(accuracy.LABELS))
+    g = torch.Generator().manual_seed(0)
+    train_data = accuracy.make_blobs(accuracy.CENTERS, accuracy.N_PER_CLASS, g)
+    test_data = accuracy.make_blobs(accuracy.CENTERS, accuracy.N_PER_CLASS, g)
+    hp = {"epochs": accuracy.EPOCHS, "batch_size": accuracy.BATCH_SIZE, "lr": accuracy.LR,
+          "eval_every": accuracy.EVAL_EVERY}
+    on_step, on_epoch = accuracy.train(accuracy.build_net(3), train_data, test_data, hp, g)
+    return {"logits": logits, "pred": pred, "pred_label": pred_label,
+            "logits_label": logits_label, "correct": correct, "accuracy": acc,
+            "on_step": on_step, "on_epoch": on_epoch, "n_train": len(train_data[1]),
+            "test_acc": on_epoch[-1][3] / len(test_data[1])}
+
+
+def test_main_reproduces_the_steps_and_prints_the_notes_line(result, capsys):
+    r = accuracy.main([])
+    assert r["accuracy"] == result["accuracy"] and r["test_acc"] == result["test_acc"]
+    out = capsys.readouterr().out
+    # one convention: the notes' figure (mean / batch size) on their line, the mean beneath
+    line = [s for s in out.splitlines() if s.startswith("Test set: Average loss: ")][-1]
+    figure = float(line.split("Average loss: ")[1].split(",")[0])
+    assert abs(figure - r["test_loss"] / accuracy.BATCH_SIZE) < 5e-5
+    assert f"(mean cross entropy per image: {r['test_loss']:.4f})" in out
+
+
+def test_seed_3_gives_the_notes_half():
+    # README and docstring: `--seed 3` reproduces the notes' accuracy 0.5 (2 of 4 right).
+    assert accuracy.main(["--seed", "3", "--epochs", "1"])["accuracy"] == 0.5
+
+
+def test_max_dim1_gives_values_and_argmax():
+    logits = torch.tensor([[0.1, 0.9, 0.3], [2.0, -1.0, 0.5]])
+    values, indices = accuracy.max_per_row(logits)
+    assert torch.equal(values, torch.tensor([0.9, 2.0])) and indices.tolist() == [1, 0]  # by hand
 
 
 def test_softmax_keeps_the_argmax(result):
