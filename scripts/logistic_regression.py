@@ -2,13 +2,13 @@
 
 Binary classification with y = sigmoid(wx + b): w and b are nn.Parameter, the loss
 −(y·log ŷ + (1−y)·log(1−ŷ)) written by hand equals nn.BCEWithLogitsLoss (which also stays finite
-where the hand-written one overflows), and torch.optim drives the zero_grad / backward / step loop
-on two overlapping Gaussian classes.
+where the hand-written one overflows), torch.optim drives the zero_grad / backward / step loop
+on two overlapping Gaussian classes, and 004's point: why we train on the loss, not the accuracy.
 
 Run:    python scripts/logistic_regression.py        (or: make logistic_regression)
 Expect: hand-written and BCEWithLogitsLoss equal to ~1e-16 (float64); "epoch: 200, Loss: ...,
         Acc: ..." every 200 of 1000 epochs, accuracy ≈ 0.95 (train and held-out test; the classes
-        overlap, about 4.5% of points lie on the wrong side of the best line); under a second.
+        overlap); a small change of w moves the loss but leaves the accuracy where it was.
 """
 import argparse
 
@@ -45,6 +45,20 @@ def bce_by_hand(logits, y):
 def accuracy(logits, y):
     """ŷ > 0.5 exactly when the logit > 0."""
     return ((logits > 0).float() == y).sum().item() / len(y)
+
+
+def accuracy_is_flat(x, y, w, b, step=1e-4):
+    """004: why not train on accuracy. Nudge w by `step`: the loss moves, the accuracy does not
+    (it changes only when a point crosses the line), and its graph has no gradient at all: the
+    comparison `logits > 0` returns a bool tensor with no grad_fn, so backward has nothing to do."""
+    criterion = nn.BCEWithLogitsLoss()
+    w_nudged = w.detach() + step  # (2, 1)
+    losses = [criterion(logistic_reg(x, v, b), y).item() for v in (w.detach(), w_nudged)]
+    accs = [accuracy(logistic_reg(x, v, b), y) for v in (w.detach(), w_nudged)]
+    hits = ((logistic_reg(x, w, b) > 0).float() == y).float()  # (N, 1): 1 for a right answer
+    acc_tensor = hits.mean()
+    return {"losses": losses, "accs": accs, "acc_requires_grad": acc_tensor.requires_grad,
+            "acc_grad_fn": acc_tensor.grad_fn}
 
 
 def train(x, y, w, b, epochs, lr, print_every):
@@ -92,6 +106,13 @@ def main(argv=None):
     print(f"logit 100, label 0: by hand {bce_by_hand(*big).item()}, "
           f"BCEWithLogitsLoss {nn.BCEWithLogitsLoss()(*big).item()} (sigmoid(100) rounds to 1)\n")
 
+    print("# why train on the loss, not the accuracy (004), at the initial w")
+    flat = accuracy_is_flat(x, y, w, b)
+    print("w -> w + 0.0001: loss {:.6f} -> {:.6f}, accuracy {:.4f} -> {:.4f}".format(
+        *flat["losses"], *flat["accs"]))
+    print(f"accuracy as a tensor: requires_grad={flat['acc_requires_grad']}, "
+          f"grad_fn={flat['acc_grad_fn']}: no gradient flows through > and ==\n")
+
     losses = train(x, y, w, b, args.epochs, args.lr, PRINT_EVERY)
     with torch.no_grad():
         train_acc = accuracy(logistic_reg(x, w, b), y)
@@ -100,10 +121,9 @@ def main(argv=None):
         test_acc = accuracy(test_logits, y_test)
     print(f"\ntrain accuracy {train_acc:.4f}, held-out test accuracy {test_acc:.4f}, "
           f"test loss {test_loss:.4f}")
-    return {"x": x, "y": y, "logits64": logits64, "loss_by_hand": by_hand, "loss_bce": builtin,
-            "overflow": (bce_by_hand(*big).item(), nn.BCEWithLogitsLoss()(*big).item()),
-            "losses": losses, "w": w.detach().clone(), "b": b.detach().clone(),
-            "train_acc": train_acc, "test_acc": test_acc, "test_loss": test_loss}
+
+    return {"train_acc": train_acc, "test_acc": test_acc, "test_loss": test_loss,
+            "final_loss": losses[-1]}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----

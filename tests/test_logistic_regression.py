@@ -16,7 +16,42 @@ EPOCHS = 200
 
 @pytest.fixture(scope="module")
 def result():
-    return logistic_regression.main(["--epochs", str(EPOCHS)])
+    """The script's steps called directly: its data, an initial w, BCE two ways, training."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    x, y = logistic_regression.make_data(200, logistic_regression.CENTER, g)
+    w = torch.nn.Parameter(torch.randn(2, 1))
+    b = torch.nn.Parameter(torch.zeros(1))
+    with torch.no_grad():
+        logits64 = logistic_regression.logistic_reg(x.double(), w.double(), b.double())
+    big = torch.tensor([[100.0]]), torch.tensor([[0.0]])
+    losses = logistic_regression.train(x, y, w, b, EPOCHS, logistic_regression.LR, EPOCHS)
+    r = logistic_regression.main(["--epochs", str(EPOCHS)])
+    return {"y": y, "logits64": logits64,
+            "loss_by_hand": logistic_regression.bce_by_hand(logits64, y.double()).item(),
+            "loss_bce": torch.nn.BCEWithLogitsLoss()(logits64, y.double()).item(),
+            "overflow": (logistic_regression.bce_by_hand(*big).item(),
+                         torch.nn.BCEWithLogitsLoss()(*big).item()),
+            "losses": losses, "w": w.detach(), "x": x, "b": b,
+            "train_acc": r["train_acc"], "test_acc": r["test_acc"], "main": r}
+
+
+def test_main_trains_the_same_model(result):
+    assert result["main"]["final_loss"] == result["losses"][-1]  # same seed, same steps
+
+
+def test_accuracy_is_flat_in_the_weights_while_the_loss_moves(result):
+    w0 = torch.randn(2, 1, generator=torch.Generator().manual_seed(0))  # an untrained w
+    flat = logistic_regression.accuracy_is_flat(result["x"], result["y"], w0, result["b"])
+    assert flat["accs"][0] == flat["accs"][1]  # no point crossed the line
+    assert abs(flat["losses"][1] - flat["losses"][0]) > 1e-6  # the loss did move
+    assert not flat["acc_requires_grad"] and flat["acc_grad_fn"] is None
+    # the loss's own gradient at the same w is far from zero: something to follow
+    w = w0.clone().requires_grad_()
+    loss = torch.nn.BCEWithLogitsLoss()(logistic_regression.logistic_reg(
+        result["x"], w, result["b"].detach()), result["y"])
+    loss.backward()
+    assert w.grad.abs().sum() > 0
 
 
 def test_hand_written_loss_equals_bce_with_logits(result):
