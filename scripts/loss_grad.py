@@ -10,12 +10,15 @@ Expect: tensor(1., grad_fn=<MseLossBackward0>), (tensor([2.]),), w.grad tensor([
         softmax Jacobian equal to the formula; well under a second after imports.
 """
 import argparse
+import math
 
 import torch
 import torch.nn.functional as F
 
 X, W, Y = 1.0, 2.0, 1.0  # the notes' y = w*x with x = 1, w = 2 and target 1: MSE (2-1)^2 = 1
 SOFTMAX_EXAMPLE = [2.0, 1.0, 0.1]  # the notes' softmax example, "= 0.7, 0.2, 0.1"
+# LS17's two printed rows, autograd.grad(p[1], [a]) and (p[2], [a]) for an unseeded a = rand(3)
+NOTES_ROWS = [[-0.1005, 0.2052, -0.1048], [-0.1265, -0.1048, 0.2313]]
 SEED = 0  # for the random softmax input (the notes' torch.rand(3) was unseeded)
 
 
@@ -53,6 +56,17 @@ def softmax_jacobian(a):
     p = F.softmax(a, dim=0)  # (n,)
     rows = [torch.autograd.grad(p[i], [a], retain_graph=True)[0] for i in range(len(p))]
     return p.detach(), torch.stack(rows)  # (n,), (n, n): J[i, j] = dp_i / da_j
+
+
+def probabilities_behind_rows(rows):
+    """The p behind two Jacobian rows i = 1, 2 of softmax, J_ij = p_i(δij − p_j), from the
+    off-diagonal entries only: J_10 = −p1·p0, J_12 = J_21 = −p1·p2, J_20 = −p2·p0."""
+    (j10, _, j12), (j20, _, _) = rows
+    ratio = j10 / j20  # p1 / p2
+    p1 = math.sqrt(-j12 * ratio)  # (p1·p2)·(p1/p2) = p1²
+    p2 = p1 / ratio
+    p0 = -j10 / p1
+    return [p0, p1, p2]
 
 
 def non_scalar_grad_error(a):
@@ -100,6 +114,11 @@ def main(argv=None):
     formula = torch.diag(p) - torch.outer(p, p)  # p_i(1 - p_i) on the diagonal, -p_i p_j off it
     gap = (jacobian - formula).abs().max().item()
     print(f"max |autograd - p_i(delta_ij - p_j)| = {gap:.1e}")
+    notes_p = probabilities_behind_rows(NOTES_ROWS)
+    print("the notes' two rows fit one p = ({:.3f}, {:.3f}, {:.3f}): diagonal p_i(1 - p_i) = "
+          "{:.4f}, {:.4f} (notes {}, {})".format(*notes_p, notes_p[1] * (1 - notes_p[1]),
+                                                notes_p[2] * (1 - notes_p[2]),
+                                                NOTES_ROWS[0][1], NOTES_ROWS[1][2]))
     print("a vector output without grad_outputs:", "RuntimeError:", non_scalar_grad_error(a))
 
     return {"mse": mse, "grads": grads, "w_grad": w_grad, "error": error, "g_sum": g_sum,

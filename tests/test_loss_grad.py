@@ -69,3 +69,14 @@ def test_softmax_jacobian_is_exact_in_float64(seed):
     torch.testing.assert_close(jacobian, softmax_jacobian_formula(a), rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(jacobian.sum(dim=0), torch.zeros(5, dtype=torch.float64),
                                rtol=0, atol=1e-15)  # sum_i p_i = 1 does not move: columns sum to 0
+
+
+def test_the_notes_unseeded_rows_come_from_one_probability_vector():
+    """LS17 prints two rows of the softmax Jacobian for an unseeded a: recover p from their
+    off-diagonal entries, then the diagonal entries (not used) and sum(p) = 1 must agree."""
+    p = loss_grad.probabilities_behind_rows(loss_grad.NOTES_ROWS)
+    assert abs(sum(p) - 1) < 1e-3  # a probability vector, to the printed precision
+    for i, row in zip([1, 2], loss_grad.NOTES_ROWS):  # J_ij = p_i(δij − p_j) in plain Python
+        for j, printed in enumerate(row):
+            assert abs(p[i] * ((i == j) - p[j]) - printed) < 2e-4, (i, j)
+    assert [round(v, 2) for v in p] == [0.35, 0.29, 0.36]
