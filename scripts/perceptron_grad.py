@@ -55,6 +55,13 @@ def show_case(title, x, w, t):
             "ratio": ratio}
 
 
+def rank_of(grad):
+    """w.grad of a one-sample perceptron is an outer product δ xᵀ (δ_k = (O_k − t_k)O_k(1 − O_k)),
+    so all its rows are multiples of x: rank 1. Returned as σ2/σ1, the singular-value ratio."""
+    s = torch.linalg.svdvals(grad.double())
+    return (s[1] / s[0]).item() if len(s) > 1 else 0.0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -75,6 +82,8 @@ def main(argv=None):
                       torch.ones(1, args.outputs))
     if args.outputs == 2:
         print("two outputs: the mean's 1/2 cancels the square's 2: w.grad = the notes' formula")
+    print(f"rows of w.grad are multiples of x (one sample): sigma2/sigma1 = "
+          f"{rank_of(multi['grad']):.1e}, rank 1")
     return {"single": single, "multi": multi}
 
 

@@ -63,3 +63,23 @@ def test_prints_both_gradients(run, capsys):
     out = capsys.readouterr().out
     assert out.count("tensor([[") == 4  # w.grad and the scaled formula, for both cases
     assert "w.grad / formula = 2.000000" in out and "w.grad / formula = 1.000000" in out
+
+
+# LS19's printed w.grad of the two-output perceptron (unseeded x and w).
+NOTES_GRAD = [[-0.0043, -0.0066, -0.0252, -0.0253, -0.0119, 0.0927, -0.1116, 0.0628, 0.0308,
+               -0.0127],
+              [-0.0026, -0.0040, -0.0151, -0.0152, -0.0071, 0.0556, -0.0669, 0.0377, 0.0185,
+               -0.0076]]
+
+
+def test_the_notes_two_output_gradient_has_rank_one():
+    """δ xᵀ: both printed rows are multiples of the same x, to the printed precision."""
+    g = torch.tensor(NOTES_GRAD, dtype=torch.float64)
+    ratio = g[1] / g[0]  # the same δ1/δ0 in every column
+    assert (ratio - ratio.mean()).abs().max() < 0.03  # 4-digit rounding of entries ~0.005
+    assert perceptron_grad.rank_of(g) < 2e-3
+
+
+def test_our_two_output_gradient_has_rank_one(run):
+    grad = run["multi"]["grad"]  # float32: sigma2 is rounding noise, ~1e-7 of sigma1
+    assert perceptron_grad.rank_of(grad) < 1e-5
