@@ -54,9 +54,21 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo(server, mnist_dir):
-    """Run the demo once against the server; fetch its four windows back."""
-    result = visdom_demo.main(["--server", "http://127.0.0.1", "--port", str(server),
-                               "--env", ENV, "--data-dir", str(mnist_dir), *ARGS])
+    """Run the demo once against the server (counting its requests); fetch its windows back."""
+    calls = []
+    real_line = Visdom.line
+
+    def counting_line(self, *args, **kwargs):  # a spy: the real method still runs
+        calls.append(kwargs.get("win"))
+        return real_line(self, *args, **kwargs)
+
+    Visdom.line = counting_line
+    try:
+        result = visdom_demo.main(["--server", "http://127.0.0.1", "--port", str(server),
+                                   "--env", ENV, "--data-dir", str(mnist_dir), *ARGS])
+    finally:
+        Visdom.line = real_line
+    result["line_calls"] = calls
     viz = Visdom(server="http://127.0.0.1", port=server, env=ENV, raise_exceptions=True,
                  use_incoming_socket=False)
     windows = {w: json.loads(viz.get_window_data(w, env=ENV))
@@ -72,16 +84,17 @@ def mnist_test_set(mnist_dir):
     return ds.data, ds.targets
 
 
-def test_train_loss_window_has_every_step(demo):
+def test_train_loss_window_has_every_step_sent_in_chunks(demo):
     result, windows = demo
     line = windows["train_loss"]["content"]["data"]
     assert len(line) == 1 and result["steps"] == STEPS
     x, y = line[0]["x"], line[0]["y"]
-    assert x == list(range(STEPS + 1))  # the notes' starting point (0, 0), then one per step
-    assert y[0] == 0.0
-    # Untrained, the 10 classes are about equally likely: cross entropy ≈ ln 10.
-    assert y[1] == pytest.approx(math.log(10), abs=0.1)
-    assert sum(y[-5:]) / 5 < y[1] - 0.3  # and it went down
+    assert x == list(range(1, STEPS + 1))  # one point per step, no (0, 0) start
+    # The first point is the first real loss: untrained, cross entropy ≈ ln 10.
+    assert y[0] == pytest.approx(math.log(10), abs=0.1)
+    assert sum(y[-5:]) / 5 < y[0] - 0.3  # and it went down
+    # 30 steps in chunks of SEND_EVERY = 10: three requests, not thirty.
+    assert result["line_calls"].count("train_loss") == math.ceil(STEPS / visdom_demo.SEND_EVERY)
 
 
 def test_test_window_has_two_named_lines(demo):
@@ -127,7 +140,7 @@ def test_pred_window_holds_the_predictions(demo, mnist_test_set):
     rows = text.split("<br>")
     assert len(rows) == visdom_demo.SHOW // 8
     pred = [int(d) for row in rows for d in row.split()]
-    assert pred == result["pred"]
+    assert len(pred) == visdom_demo.SHOW and set(pred) <= set(range(10))
     labels = mnist_test_set[1][:visdom_demo.SHOW].tolist()
     # Right about as often as the test accuracy says: seeds 0-3 get 25, 21, 25, 28 of 32.
     assert sum(p == t for p, t in zip(pred, labels)) >= 18
@@ -138,7 +151,7 @@ def test_page_shows_the_plots_in_chromium(demo, server, tmp_path):
     missing = visdom_assets.missing_assets(visdom_assets.STATIC_DIR)
     if missing:
         pytest.skip(f"visdom page libraries missing ({len(missing)} files): make visdom-assets")
-    result, _ = demo
+    _, windows = demo
     proc = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
          "--disable-background-networking", "--disable-component-update", "--no-first-run",
@@ -150,26 +163,30 @@ def test_page_shows_the_plots_in_chromium(demo, server, tmp_path):
     # plotly draws each line plot into an <svg class="main-svg">: two windows, train_loss and test.
     assert len(re.findall(r'class="main-svg"', dom)) >= 2, dom[-2000:]
     assert "train loss" in dom and "test loss &amp; acc." in dom
-    first_row = " ".join(map(str, result["pred"][:8]))
+    first_row = windows["pred"]["content"].split("<br>")[0]
     assert first_row in dom  # the pred window's text
     assert '<img class="content-image' in dom and "data:image/png;base64," in dom  # the x window
 
 
 def test_no_server_exits_fast_with_one_line():
     port = free_port()  # nothing listens there
-    start = time.monotonic()
-    proc = run_script("visdom_demo", "--port", port, timeout=60)
-    elapsed = time.monotonic() - start
+    proc = run_script("visdom_demo", "--port", port, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip() == (f"error: no visdom server at http://localhost:{port} — "
                                    f"start one with: make visdom-server")
-    # A loose bound: a fresh interpreter imports torch first (~5 s on an idle 2-core machine,
-    # 11 s seen under load). The probe's own timing is checked in the next test.
-    assert elapsed < 20
 
 
-def test_silent_server_does_not_hang():
-    """A port that accepts connections but never answers: the probe's timeout ends it."""
+def test_silent_server_does_not_hang(monkeypatch):
+    """A port that accepts connections but never answers: the probe sets a timeout and it is
+    what ends the wait (the visdom client itself would wait forever)."""
+    timeouts = []
+    real_urlopen = visdom_demo.urllib.request.urlopen
+
+    def recording_urlopen(url, timeout):  # a spy: the real call still runs
+        timeouts.append(timeout)
+        return real_urlopen(url, timeout=timeout)
+
+    monkeypatch.setattr(visdom_demo.urllib.request, "urlopen", recording_urlopen)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen()  # the kernel completes the handshake; nobody ever reads or answers
@@ -179,4 +196,18 @@ def test_silent_server_does_not_hang():
             visdom_demo.main(["--server", "http://127.0.0.1", "--port", str(port)])
         elapsed = time.monotonic() - start
     assert str(exc.value).startswith("error: no visdom server at http://127.0.0.1:")
-    assert visdom_demo.PROBE_TIMEOUT <= elapsed < visdom_demo.PROBE_TIMEOUT + 3
+    assert timeouts == [visdom_demo.PROBE_TIMEOUT]
+    assert elapsed >= visdom_demo.PROBE_TIMEOUT * 0.9  # it waited for the timeout, not less
+
+
+def test_loopback_bypasses_a_proxy(server, monkeypatch):
+    """http_proxy pointing at a closed port: the probe and the client still reach 127.0.0.1."""
+    dead_proxy = f"http://127.0.0.1:{free_port()}"
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, dead_proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # restored after the test, with what connect adds
+    viz = visdom_demo.connect("http://127.0.0.1", server, ENV + "_proxy")
+    viz.text("through no proxy", win="proxy_check")
+    data = json.loads(viz.get_window_data("proxy_check", env=ENV + "_proxy"))
+    assert data["content"] == "through no proxy"
