@@ -74,11 +74,12 @@ def missing_assets(static_dir):
 
 def npm_pack(packages, dest):
     """`npm pack` each package@version into dest; returns {package@version: tarball path}."""
-    if shutil.which("npm") is None:
+    npm = shutil.which("npm")  # the full path: npm.cmd on Windows, which subprocess needs
+    if npm is None:
         raise SystemExit("error: npm not found: install Node.js (npm) to fetch the visdom page's "
                          "libraries from the npm registry")
     try:
-        proc = subprocess.run(["npm", "pack", "--silent", "--pack-destination", str(dest),
+        proc = subprocess.run([npm, "pack", "--silent", "--pack-destination", str(dest),
                                *packages], capture_output=True, text=True, timeout=NPM_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise SystemExit(f"error: npm pack did not finish within {NPM_TIMEOUT} s")

@@ -7,17 +7,17 @@
 log in a git-ignored .visdom/ folder. The page needs its libraries once: make visdom-assets.
 
 Run:    python scripts/visdom_server.py start    (or: make visdom-server; stop: make visdom-stop)
-Expect: "visdom server running at http://localhost:8097 (pid ...)" within ~2 s; a no-op when one
-        already answers there; `stop` ends it by its pid.
+Expect: "visdom server running at http://localhost:8097 (pid ...)"; a no-op when one already
+        answers there; `stop` ends it by its pid (on Linux, macOS and Windows alike).
 """
 import argparse
-import os
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import psutil  # "is it alive" and terminate/kill that work the same on Linux, macOS and Windows
 
 PORT = 8097  # visdom's default port, the one the notes' Visdom() client talks to
 STATE_DIR = Path(__file__).resolve().parent.parent / ".visdom"  # pid file + log (git-ignored)
@@ -42,12 +42,12 @@ def read_pid(pid_file):
         return None
     try:
         pid = int(text.split()[0])
-        os.kill(pid, 0)  # signal 0: only checks that the process exists
-        cmdline = Path(f"/proc/{pid}/cmdline")  # Linux: make sure the pid was not reused
-        if cmdline.exists() and b"visdom_server" not in cmdline.read_bytes():
-            raise ProcessLookupError(pid)
+        # Alive and still our server: the pid may have been reused by another program. (Not
+        # os.kill(pid, 0): on Windows signal 0 is CTRL_C_EVENT, not a probe.)
+        if not any("visdom_server" in part for part in psutil.Process(pid).cmdline()):
+            raise psutil.NoSuchProcess(pid)
         return pid
-    except (OSError, ValueError, IndexError):
+    except (ValueError, IndexError, psutil.Error):  # garbage, gone, a zombie, not ours
         pid_file.unlink(missing_ok=True)
         return None
 
@@ -73,11 +73,13 @@ def start_background(port, env_path, state_dir, timeout):
     except OSError as e:
         raise SystemExit(f"error: cannot write the server's log in {state_dir} ({e.strerror})")
     with log:
-        # A new session: the server outlives `make` and a Ctrl-C in the terminal that started it.
+        # A new session (POSIX) or process group (Windows): the server outlives `make` and a
+        # Ctrl-C in the terminal that started it.
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "run",
                                  "--port", str(port), "--env-path", str(env_path)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True,
+                                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
     pid_file.write_text(f"{proc.pid}\n")
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
@@ -93,29 +95,26 @@ def start_background(port, env_path, state_dir, timeout):
 
 
 def has_exited(pid):
-    """True once pid is gone (our own child is reaped here, else it would linger as a zombie)."""
+    """True once pid is gone; a zombie (exited, not yet reaped by its parent) counts as gone."""
     try:
-        return os.waitpid(pid, os.WNOHANG)[0] == pid
-    except ChildProcessError:  # not our child (started by an earlier `make visdom-server`)
-        try:
-            os.kill(pid, 0)  # signal 0: only checks that the process exists
-            return False
-        except ProcessLookupError:
-            return True
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def stop_pid(pid, grace=5.0):
-    """SIGTERM pid; SIGKILL it if it has not exited after `grace` seconds."""
+    """terminate() (SIGTERM; TerminateProcess on Windows), then kill() if it is still alive after
+    `grace` seconds. psutil's wait() also reaps our own child, so no zombie is left behind."""
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while not has_exited(pid):
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            deadline = float("inf")
-        time.sleep(0.1)
+        proc = psutil.Process(pid)
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except psutil.TimeoutExpired:
+            proc.kill()  # SIGKILL, which Windows does not have: psutil picks what each OS has
+            proc.wait(timeout=grace)
+    except psutil.NoSuchProcess:
+        pass
 
 
 def main(argv=None):
