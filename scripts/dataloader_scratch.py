@@ -7,14 +7,14 @@ and fit with model.train()/eval() and validation under no_grad. It answers the l
 question: the mean of per-batch metrics is wrong when the last batch is smaller (10000 = 78*128 +
 16); weighting by batch size gives exactly the metric over the whole set at once.
 
-Run:    python scripts/dataloader_scratch.py        (or: make dataloader_scratch)
+Run:    python scripts/dataloader_scratch.py        (or: make dataloader_scratch; --plot FILE.png)
 Expect: Sampler(10 items, bs 3) -> [0,1,2] [3,4,5] [6,7,8] [9]; shuffled, a new permutation each
-        epoch; each loader's one-epoch training > 0.88; fit: valid acc 0.93-0.97 after 5 epochs
-        (the notes: 0.9625), the per-batch mean off by ~0.0005 in accuracy and ~0.0015 in loss;
-        ~17 s on a 2-core CPU.
+        epoch; each loader's one-epoch training > 0.88; fit: valid acc > 0.93 after 5 epochs
+        (the notes: 0.9625), the per-batch mean off by ~0.0005 in accuracy and ~0.0015 in loss.
 """
 import argparse
 import contextlib
+import os
 import socket
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from torch import nn, optim
 from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 from torch.utils.data import DataLoader as TorchDataLoader
 from torchvision import datasets
+from tqdm import tqdm
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repo's data/, not the cwd
 DOWNLOAD_TIMEOUT = 10  # seconds; torchvision's download sets no timeout of its own
@@ -42,8 +43,9 @@ PER_SAMPLE_LIMIT = 20000
 # second thread made an epoch ~10x slower (measured), so train on one.
 THREADS = 1
 # The notes' (loss, accuracy) on the last minibatch after one epoch with each loader.
-NOTES = {"dataset": (0.4507, 0.8750), "slices": (0.0762, 0.9844), "sampler": (0.2939, 0.9375),
-         "torch_samplers": (0.2196, 0.9375), "torch_shuffle": (0.1029, 0.9688)}
+NOTES = {"dataset_batches": (0.4507, 0.8750), "SliceDataLoader": (0.0762, 0.9844),
+         "sampler_loader": (0.2939, 0.9375), "torch_sampler_loader": (0.2196, 0.9375),
+         "torch_shuffle_loader": (0.1029, 0.9688)}
 NOTES_FIT = [(0.1573, 0.9533), (0.5863, 0.8684), (0.1299, 0.9609), (0.1178, 0.9664),
              (0.1283, 0.9625)]
 
@@ -63,9 +65,9 @@ class Dataset:
 
 
 class SliceDataLoader:
-    """The lesson's first DataLoader(ds, bs): consecutive slices, in order."""
+    """DataLoader(train_ds, bs): slices"""  # the lesson's first DataLoader: slices, in order
 
-    def __init__(self, ds, bs):
+    def __init__(self, ds, bs, generator=None):  # no shuffling: the generator is not used
         self.ds, self.bs = ds, bs
 
     def __iter__(self):
@@ -139,8 +141,8 @@ def train_epoch(model, opt, batches):
     return xb, yb
 
 
-def dataset_batches(ds, bs):
-    """The lesson's loop before DataLoader: xb, yb = train_ds[i*bs : i*bs+bs]."""
+def dataset_batches(ds, bs, generator=None):
+    """xb,yb = train_ds[i*bs : i*bs+bs]"""  # the lesson's loop before DataLoader: in order
     n = len(ds)
     for i in range((n - 1) // bs + 1):
         yield ds[i * bs:i * bs + bs]
@@ -166,19 +168,42 @@ def validate(model, loss_func, valid_dl):
 
 def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
     """The lesson's fit: train, then validate under no_grad, one line per epoch; returns the
-    last epoch's validation (weighted and per-batch-mean)."""
+    last epoch's validation (weighted and per-batch mean) and, for --plot, the history."""
+    history = {"losses": [], "valid_accs": []}
     for epoch in range(epochs):
         model.train()
-        for xb, yb in train_dl:
+        for xb, yb in tqdm(train_dl, desc=f"epoch {epoch}", leave=False, disable=None):
             loss = loss_func(model(xb), yb)
             loss.backward()
             opt.step()
             opt.zero_grad()
+            history["losses"].append(loss.detach())
         v = validate(model, loss_func, valid_dl)
+        history["valid_accs"].append(v["acc"])
         notes = "  notes: {:.4f} {:.4f}".format(*NOTES_FIT[epoch]) if epoch < len(NOTES_FIT) else ""
-        print(f"{epoch} {v['loss']:.4f} {v['acc']:.4f}   per-batch mean: {v['naive_loss']:.4f} "
-              f"{v['naive_acc']:.4f}{notes}")
-    return v
+        tqdm.write(f"{epoch} {v['loss']:.4f} {v['acc']:.4f}   per-batch mean: "
+                   f"{v['naive_loss']:.4f} {v['naive_acc']:.4f}{notes}")
+    history["losses"] = torch.stack(history["losses"]).tolist()  # one device sync, at the end
+    return v, history
+
+
+def plot_fit(path, xb, yb, history):
+    """--plot: the notes' plt.imshow(xb[0].view(28, 28)) beside fit's training loss per step and
+    validation accuracy per epoch."""
+    plt = agg_pyplot()
+    fig, (ax_img, ax_loss, ax_acc) = plt.subplots(1, 3, figsize=(12, 4),
+                                                  gridspec_kw={"width_ratios": [1, 2, 2]})
+    ax_img.imshow(xb[0].view(28, 28).cpu().numpy(), cmap="gray")  # the notes' first image of a batch
+    ax_img.set(title=f"xb[0], label {yb[0].item()}", xticks=[], yticks=[])
+    ax_loss.plot(range(1, len(history["losses"]) + 1), history["losses"], lw=0.6)
+    ax_loss.set(xlabel="step (one minibatch)", ylabel="training loss", title="fit")
+    accs = [100 * a for a in history["valid_accs"]]
+    ax_acc.plot(range(1, len(accs) + 1), accs, marker="o")
+    ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="after each epoch",
+               xticks=range(1, len(accs) + 1))
+    ax_acc.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 # ---- The demos main() prints.
@@ -218,46 +243,39 @@ def peek_loaders(train_ds, valid_ds, bs, generator):
     return yb[0].item(), not torch.equal(yb1, yb2)
 
 
-def make_loader(key, train_ds, bs, generator):
-    """The training batches of each step of the lesson."""
-    if key == "dataset":
-        return dataset_batches(train_ds, bs)
-    if key == "slices":
-        return SliceDataLoader(train_ds, bs)
-    if key == "sampler":
-        return DataLoader(train_ds, Sampler(train_ds, bs, True, generator=generator), collate)
-    if key == "torch_samplers":
-        return TorchDataLoader(train_ds, bs, sampler=RandomSampler(train_ds, generator=generator),
-                               collate_fn=collate, generator=generator)
-    return TorchDataLoader(train_ds, bs, shuffle=True, drop_last=True, generator=generator)
+def sampler_loader(ds, bs, generator):
+    """DataLoader(ds, Sampler, collate)"""
+    return DataLoader(ds, Sampler(ds, bs, True, generator=generator), collate)
 
 
-STEPS = {  # key: (title, fetches one sample at a time?)
-    "dataset": ("xb,yb = train_ds[i*bs : i*bs+bs]", False),
-    "slices": ("DataLoader(train_ds, bs): slices", False),
-    "sampler": ("DataLoader(ds, Sampler, collate)", True),
-    "torch_samplers": ("torch DataLoader + RandomSampler", True),
-    "torch_shuffle": ("torch DataLoader shuffle, drop_last", True),
-}
+def torch_sampler_loader(ds, bs, generator):
+    """torch DataLoader + RandomSampler"""
+    return TorchDataLoader(ds, bs, sampler=RandomSampler(ds, generator=generator),
+                           collate_fn=collate, generator=generator)
 
 
-def run_loader_step(key, data, bs, lr, generator, check):
-    """One epoch with a fresh model and SGD through one kind of loader; `check`: the lesson's."""
-    x_train, y_train, x_valid, y_valid = data
-    per_sample = STEPS[key][1]
-    n = min(len(x_train), PER_SAMPLE_LIMIT) if per_sample else len(x_train)
-    train_ds = Dataset(x_train[:n], y_train[:n])
-    with x_train.device:  # the model's parameters on the data's device
-        model, opt = get_model(x_train.shape[1], NH, lr)
-    xb, yb = train_epoch(model, opt, make_loader(key, train_ds, bs, generator))
+def torch_shuffle_loader(ds, bs, generator):
+    """torch DataLoader shuffle, drop_last"""
+    return TorchDataLoader(ds, bs, shuffle=True, drop_last=True, generator=generator)
+
+
+def run_loader_step(make_loader, train_ds, data, args, generator):
+    """One epoch with a fresh model and SGD through `make_loader(train_ds, bs, generator)`; the
+    lesson's `assert acc > 0.7` on full runs."""
+    x_valid, y_valid = data[2], data[3]
+    with x_valid.device:  # the model's parameters on the data's device
+        model, opt = get_model(x_valid.shape[1], NH, args.lr)
+    loader = make_loader(train_ds, args.batch_size, generator)
+    xb, yb = train_epoch(model, opt, loader)
     with torch.no_grad():
         out = model(xb)
         loss, acc = loss_func(out, yb).item(), accuracy(out, yb).item()
         valid_acc = accuracy(model(x_valid), y_valid).item()
-    print(f"{STEPS[key][0]:<37} {n:>5} images: loss {loss:.4f}  acc {acc:.4f} ({len(yb)} images)  "
-          "valid acc {:.4f}  notes: ({:.4f}, {:.4f})".format(valid_acc, *NOTES[key]))
-    if check and not valid_acc > MIN_ACC:  # the lesson's `assert acc > 0.7`, as a clear message
-        raise SystemExit(f"error: '{STEPS[key][0]}' reached valid accuracy {valid_acc:.4f}, "
+    title, notes = make_loader.__doc__.strip(), NOTES[make_loader.__name__]
+    print(f"{title:<37} {len(train_ds):>5} images: loss {loss:.4f}  acc {acc:.4f} ({len(yb)} "
+          "images)  valid acc {:.4f}  notes: ({:.4f}, {:.4f})".format(valid_acc, *notes))
+    if args.limit is None and not valid_acc > MIN_ACC:  # the lesson's assert, a clear message
+        raise SystemExit(f"error: '{title}' reached valid accuracy {valid_acc:.4f}, "
                          f"not > {MIN_ACC}: training failed")
     return {"loss": loss, "batch_acc": acc, "batch_size": len(yb), "valid_acc": valid_acc}
 
@@ -284,6 +302,8 @@ def main(argv=None):
     parser.add_argument("--limit", type=positive_int, default=None,
                         help="train on the first N images only, for quick runs; the lesson's "
                              "accuracy checks apply to full runs only")
+    parser.add_argument("--plot", type=png_path, metavar="FILE.png",
+                        help="draw the notes' imshow(xb[0]) beside fit's loss and accuracy")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
                         help="auto picks cuda, then mps, then cpu")
@@ -310,12 +330,15 @@ def main(argv=None):
           f"drop_last=False {res['len_keep_last']}   ({len(train_ds)} = "
           f"{len(train_ds) // bs}*{bs} + {len(train_ds) % bs})")
 
+    # The per-sample loaders fetch one image at a time (~10x slower): a subset keeps them quick.
+    small_ds = Dataset(*train_ds[:PER_SAMPLE_LIMIT])
+    steps = [(dataset_batches, train_ds), (SliceDataLoader, train_ds), (sampler_loader, small_ds),
+             (torch_sampler_loader, small_ds), (torch_shuffle_loader, small_ds)]
     with torch_threads(THREADS):
         print("\n# one epoch through each loader (loss, acc on the last minibatch)")
-        for key in STEPS:
-            for name, value in run_loader_step(key, data, bs, args.lr, generator,
-                                               check=args.limit is None).items():
-                res[f"{key}_{name}"] = value
+        for make_loader, ds in steps:
+            for name, value in run_loader_step(make_loader, ds, data, args, generator).items():
+                res[f"{make_loader.__name__}_{name}"] = value
 
         res["same_batches"] = same_batches(train_ds, bs, args.seed)
         print(f"\n# get_dls: valid batches of {2 * bs}; same batches as DataLoader(shuffle=True): "
@@ -324,12 +347,14 @@ def main(argv=None):
         with device:
             model, opt = get_model(x_train.shape[1], NH, args.lr)
         print("epoch, valid loss, valid acc (weighted by batch size); the lesson's per-batch mean")
-        v = fit(args.epochs, model, loss_func, opt, train_dl, valid_dl)
+        v, history = fit(args.epochs, model, loss_func, opt, train_dl, valid_dl)
     with torch.no_grad():
         out = model(data[2])  # (10000, 10): the whole validation set at once
         whole_loss, whole_acc = loss_func(out, data[3]).item(), accuracy(out, data[3]).item()
     print(f"whole validation set at once: loss {whole_loss:.4f} acc {whole_acc:.4f}  = weighted; "
           f"the per-batch mean counts the last {len(valid_ds) % (2 * bs)} images as a full batch")
+    if args.plot:
+        plot_fit(args.plot, *next(iter(train_dl)), history)
     if args.limit is None and not v["acc"] > MIN_FIT_ACC:  # the lesson's `assert acc > 0.9`
         raise SystemExit(f"error: valid accuracy {v['acc']:.4f} after fit, not > {MIN_FIT_ACC}")
     res.update(valid_acc=v["acc"], valid_loss=v["loss"], naive_valid_acc=v["naive_acc"],
@@ -369,6 +394,16 @@ def pick_device(name):
     return torch.device(name)
 
 
+def png_path(text):
+    """argparse type for --plot: a .png file in a folder that exists, checked before any work."""
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text}: the plot is a PNG, name it FILE.png")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent}")
+    return path
+
+
 def load_lesson_mnist(data_dir):
     """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
     x_valid (10000, 784), y_valid (10000,).
@@ -399,6 +434,29 @@ def torch_threads(n):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def agg_pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display), imported only for --plot."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path):
+    """Write the figure to `path` as PNG via a temporary file, so a failure leaves no half file."""
+    plt = agg_pyplot()
+    tmp = path.with_name(path.name + ".part")
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
+    finally:
+        plt.close(fig)
+    print(f"plot written to {path}")
 
 
 if __name__ == "__main__":
