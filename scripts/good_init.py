@@ -153,7 +153,7 @@ def main(argv=None):
         print(f"{name:<24} notes: ({NOTES[name][0]:.4f}, {NOTES[name][1]:8.4f})  "
               f"ours: ({ours[0]:.4f}, {ours[1]:8.4f})  "
               f"closed form: ({closed[0]:.4f}, {closed[1]:.4f})")
-    print(f"magic numbers: 1/sqrt(512) = {1 / math.sqrt(N):.4f} (not far from 0.01, yet "
+    print(f"magic numbers: 1/sqrt(512) = {1 / math.sqrt(N)} (not far from 0.01, yet "
           f"0.01 vanishes), sqrt(2/512) = {math.sqrt(2 / N):.4f} with a ReLU")
 
     if args.plot is not None:

@@ -89,9 +89,11 @@ def conv_layer_experiments(x):
     with torch.no_grad():
         out["l1(x)"] = stats(l1(x))  # (100, 32, 24, 24)
     init.kaiming_normal_(l1.weight, a=1.0)  # gain 1: keeps a linear layer's output at std ~1
+    out["kaiming_normal_ a=1 weight std"] = l1.weight.detach().std().item()  # 1/sqrt(25)
     with torch.no_grad():
         out["kaiming_normal_ a=1"] = stats(l1(x))
     init.kaiming_normal_(l1.weight, a=0)  # gain sqrt(2): made for a following ReLU
+    out["kaiming_normal_ a=0 weight std"] = l1.weight.detach().std().item()  # sqrt(2)/sqrt(25)
     out["kaiming_normal_ a=0, relu"] = relu_stats(l1, x)
     l1 = nn.Conv2d(1, NH, KERNEL)  # back to the default init
     out["default, relu"] = relu_stats(l1, x)

@@ -75,3 +75,9 @@ def test_unwritable_plot_path_is_one_clear_error(tmp_path):
         good_init.main(["--plot", str(tmp_path / "no" / "such" / "dir" / "std.png")])
     assert str(exc.value).startswith("error: cannot write the plot")
     assert not (tmp_path / "no").exists()
+
+
+def test_the_notes_magic_number(capsys):
+    import good_init
+    good_init.main([])
+    assert "1/sqrt(512) = 0.044194173824159216 " in capsys.readouterr().out  # the notes' repr

@@ -86,3 +86,24 @@ def test_four_conv_net_default_vs_kaiming(runs):
         assert kaiming[1] > 5 * default[1]
         assert kaiming[3] > 3 * default[3]
         assert "notes: (-0.0363, 0.9602)" in res["text"]
+
+
+def test_kaiming_normal_weight_std_is_gain_over_sqrt_fan_in(runs):
+    """a=1: gain 1, std 1/sqrt(25) = 0.2; a=0: gain sqrt(2), std 0.283. 800 normal weights put
+    the sample std within 3 standard errors (1/sqrt(2*800) = 2.5%) of it: windows of +-7.5%,
+    far narrower than the sqrt(2) between the two, so swapping a would fail."""
+    for res in runs.values():
+        assert abs(res["kaiming_normal_ a=1 weight std"] / 0.2 - 1) < 0.075
+        assert abs(res["kaiming_normal_ a=0 weight std"] / (math.sqrt(2) * 0.2) - 1) < 0.075
+
+
+def test_bias_stats_fit_uniform_one_over_sqrt_fan_in(runs):
+    """stats(l1.bias): the notes' unseeded (0.0212, 0.1176) and ours come from uniform(+-0.2),
+    32 values: mean 0 with standard error 0.1155/sqrt(32) = 0.0204, std 0.2/sqrt(3) = 0.1155 with
+    standard error 0.1155*sqrt(0.8/128) = 0.0091 (uniform: kurtosis 1.8). Within 3 of them."""
+    std, mean_se, std_se = 0.2 / math.sqrt(3), 0.2 / math.sqrt(3) / math.sqrt(32), 0.0091
+    for mean, sd in [why_sqrt5.NOTES["bias"]] + [r["bias"] for r in runs.values()]:
+        assert abs(mean) < 3 * mean_se and abs(sd - std) < 3 * std_se, (mean, sd)
+    assert why_sqrt5.NOTES["bias"] == (0.0212, 0.1176)
+    # the notes' l1.weight.shape: torch.Size([32, 1, 5, 5])
+    assert torch.nn.Conv2d(1, why_sqrt5.NH, why_sqrt5.KERNEL).weight.shape == (32, 1, 5, 5)
