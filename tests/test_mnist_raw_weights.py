@@ -25,25 +25,30 @@ def test_small_budget_learns(small_run):
     assert small_run["correct"] == round(small_run["test_acc"] * 10000)
 
 
-def test_notes_loss_is_mean_loss_over_batch_size(small_run):
-    # 10000 test images in 50 full batches of 200: sum of batch means / N == mean / 200.
-    assert_close(small_run["notes_test_loss"], small_run["test_loss"] / 200, rtol=1e-6, atol=0)
-
-
 def test_same_seed_same_result(small_run, mnist_dir):
     again = mnist_raw_weights.main(SMALL + ["--seed", "0", "--data-dir", str(mnist_dir)])
     assert again["test_acc"] == small_run["test_acc"]
     assert again["test_loss"] == small_run["test_loss"]
 
 
-def test_prints_the_notes_lines(mnist_dir, capsys):
-    mnist_raw_weights.main(["--epochs", "1", "--limit", "400", "--log-interval", "1",
-                            "--data-dir", str(mnist_dir)])
+def test_prints_the_notes_lines_and_plots(mnist_dir, capsys, tmp_path):
+    r = mnist_raw_weights.main(["--epochs", "1", "--limit", "400", "--log-interval", "1",
+                                "--data-dir", str(mnist_dir), "--plot", str(tmp_path / "p.png")])
     out = capsys.readouterr().out
+    # the notes' figure is their sum of 50 batch means / 10000 = the true mean / 200
+    assert f"Average loss: {r['test_loss'] / 200:.4f}, Accuracy: {r['correct']}/10000" in out
+    from matplotlib.image import imread
+    image = imread(tmp_path / "p.png")
+    assert image.shape[:2] == (400, 1000) and image[..., :3].std() > 0.05  # real, not blank
     # 400 images = 2 batches: lines at batch 0 and 1, in the notes' format.
     assert "Train Epoch: 0 [0/400 (0%)]\tLoss: " in out
     assert "Train Epoch: 0 [200/400 (50%)]\tLoss: " in out
     assert "\nTest set: Average loss: 0.0" in out and "/10000 (" in out
+
+
+# --final-relu with kaiming init: whether a class dies depends on the seed. Of seeds 0-14 (full
+# 10 epochs), 13 recover to ~95.4% (a dead logit can come back as the hidden layers move) and
+# seeds 7 and 9 end at ~86% (seed 7: the digit 8 is never predicted); the notes' run ended at 84%.
 
 
 def test_normal_init_with_final_relu_is_stuck(mnist_dir):
@@ -97,3 +102,16 @@ def test_missing_data_is_one_clear_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: MNIST is not in"), proc.stderr
     assert "make data" in lines[0]
+
+
+# The notes' full recipe: 10 epochs, batch 200, lr 0.01, kaiming init, no final ReLU.
+# Observed test accuracy, seeds 0/1/2: 0.9554 / 0.9567 / 0.9551 (the notes: 9513, 9540, 9556 in
+# their last three epochs). The notes' "Average loss" (mean / 200): 0.0007 printed, i.e. a mean
+# cross entropy of 0.13-0.15 here, so the printed figure rounds to 0.0007 for every seed.
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_notes_recipe_reaches_their_accuracy(mnist_dir, seed, capsys):
+    r = mnist_raw_weights.main(["--seed", str(seed), "--data-dir", str(mnist_dir)])
+    assert 0.953 <= r["test_acc"] < 0.99
+    assert f"{r['test_loss'] / 200:.4f}" == "0.0007"  # the notes' printed figure
+    assert "Average loss: 0.0007, Accuracy: " in capsys.readouterr().out
