@@ -12,13 +12,17 @@ SMALL = ["--epochs", "1", "--limit", "10000"]
 FLOOR, CEILING = 0.35, 0.99
 
 
-def test_small_budget_learns(mnist_dir, capsys):
-    r = mnist_mlp.main(SMALL + ["--seed", "0", "--data-dir", str(mnist_dir)])
+def test_small_budget_learns(mnist_dir, capsys, tmp_path):
+    r = mnist_mlp.main(SMALL + ["--seed", "0", "--data-dir", str(mnist_dir),
+                                "--plot", str(tmp_path / "p.png")])
     assert FLOOR <= r["test_acc"] < CEILING
     out = capsys.readouterr().out
     assert "Train Epoch: 0 [0/10000 (0%)]\tLoss: " in out
-    assert f"Accuracy: {r['correct']}/10000 (" in out
-    assert not r["net"].training  # left in eval() after the last test
+    # the notes' figure: their sum of 50 batch means / 10000 = the true mean / 200
+    assert f"Average loss: {r['test_loss'] / 200:.4f}, Accuracy: {r['correct']}/10000 (" in out
+    from matplotlib.image import imread
+    image = imread(tmp_path / "p.png")
+    assert image.shape[:2] == (400, 1000) and image[..., :3].std() > 0.05  # real, not blank
 
 
 @pytest.mark.parametrize("act, cls", [("relu", nn.ReLU), ("leakyrelu", nn.LeakyReLU),
@@ -33,10 +37,12 @@ def test_logits_can_be_negative():
     """No activation on the output: the notes' trailing LeakyReLU would shrink negatives 100x."""
     torch.manual_seed(0)
     net = mnist_mlp.MLP()
-    x = torch.randn(64, 784)
-    logits = net(x)
-    last = net.model[-1]
-    torch.testing.assert_close(logits, net.model[:-1](x) @ last.weight.t() + last.bias)
+    x = torch.randn(64, 784, dtype=torch.float64)
+    (w1, b1), (w2, b2), (w3, b3) = [(m.weight.double(), m.bias.double()) for m in net.model[::2]]
+    leaky = lambda t: torch.where(t > 0, t, 0.01 * t)  # LeakyReLU by hand, default slope
+    by_hand = leaky(leaky(x @ w1.T + b1) @ w2.T + b2) @ w3.T + b3  # nothing after the last layer
+    logits = net.double()(x)
+    torch.testing.assert_close(logits, by_hand)
     assert (logits < -0.05).any()  # with a LeakyReLU these would be scaled by 0.01
 
 
