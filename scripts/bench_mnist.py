@@ -4,19 +4,12 @@ One epoch of the same 784-200-200-10 MLP and SGD step three ways, in one run: (a
 pipeline — `datasets.MNIST` with per-sample ToTensor + Normalize through a DataLoader, batch 200;
 (b) the tensor path of mnist_mlp_gpu.py — the set normalised once, batches gathered by index slices
 of a seeded permutation; (c) the compute floor — the same steps on batches that are already
-contiguous views in memory (no shuffling, no gather). It prints seconds, samples/s, the ratios,
-the FLOPs of an epoch and the GFLOP/s achieved. The notes' time goes into Python: decoding each
-28x28 image to a PIL image and back to a tensor, 60000 times per epoch.
-
-FLOPs are those of the three matrix products (a multiply-add counts 2): per image, forward
-2·Σ in·out, the weight gradients as much again, and the input gradients of every layer but the
-first (the images need none): 2·(784·200 + 200·200 + 200·10)·2 + 2·(200·200 + 200·10) = 879,200,
-so 52.75 GFLOP per 60k epoch. Biases, activations, the loss and the SGD update are O(size) and
-left out. Timings on a shared or busy machine are inflated; no test ever asserts a speed.
+contiguous views. It prints seconds, samples/s, the ratios, the FLOPs of an epoch (the three
+matmuls forward and backward, see flops_per_epoch) and the GFLOP/s achieved. The notes' time goes
+into Python: decoding each 28x28 image to a PIL image and back, 60000 times per epoch.
 
 Run:    python scripts/bench_mnist.py      (or: make bench)
-Expect: on a 2-core CPU (shared with other jobs) (a) ~23 s, (b) ~1.6-2.6 s, (c) ~2.1 s (~25
-        GFLOP/s); notes/tensor ~10-15x, tensor/floor ~1.1x; ~40 s in all, most of it (a).
+Expect: (a) roughly ten times (b); (b) within ~10% of (c); 52.75 GFLOP per epoch.
 """
 import argparse
 import socket
@@ -42,52 +35,6 @@ TITLES = {"notes": "(a) notes' DataLoader pipeline", "tensor": "(b) tensor path"
           "floor": "(c) compute floor"}
 
 
-def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def pick_device(name):
-    """--device auto picks cuda, then mps, then cpu; a named device the machine lacks is an error."""
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
-                 "cpu": True}
-    if name == "auto":
-        name = next(d for d, ok in available.items() if ok)
-    elif not available[name]:
-        raise ValueError(f"--device {name}: not available on this machine")
-    return torch.device(name)
-
-
-def load_mnist(data_dir, train, device):
-    """MNIST as tensors on `device`: x (N, 784) float32 normalised once, y (N,) int64.
-
-    The whole set is ~200 MB as float32: normalising it once and slicing batches out of it is far
-    faster than the notes' per-sample ToTensor/Normalize transforms in a DataLoader."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
-    try:
-        ds = datasets.MNIST(data_dir, train=train, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(255).sub_(MEAN).div_(STD)  # (N, 784)
-    return x.to(device), ds.targets.to(device)
-
-
 def notes_dataset(data_dir, limit):
     """The notes' training set: per-sample ToTensor + Normalize, the first `limit` images."""
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
@@ -104,7 +51,9 @@ def build_model(sizes):
 
 
 def flops_per_epoch(sizes, n):
-    """Matmul FLOPs of one training epoch over n images (see the docstring for the count)."""
+    """Matmul FLOPs of one training epoch over n images; a multiply-add counts 2. For the notes'
+    net: 2·(784·200 + 200·200 + 200·10)·2 + 2·(200·200 + 200·10) = 879,200 per image, 52.75
+    GFLOP per 60k epoch. Biases, activations, the loss and the update are O(size): left out."""
     products = [fan_in * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
     forward = 2 * sum(products)  # x @ W.t() per layer
     weight_grads = 2 * sum(products)  # grad.t() @ x per layer
@@ -182,25 +131,24 @@ def parse_ways(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="one MNIST epoch three ways, timed")
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="one MNIST epoch three ways, timed")
     parser.add_argument("--ways", type=parse_ways, default=WAYS,
-                        help=f"comma-separated subset (default: {','.join(WAYS)})")
+                        help="comma-separated subset")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help=f"images per SGD step (default: {BATCH_SIZE})")
+                        help="images per SGD step")
     parser.add_argument("--lr", type=positive_float, default=LR,
-                        help=f"SGD learning rate (default: {LR})")
+                        help="SGD learning rate")
     parser.add_argument("--limit", type=positive_int, default=None,
-                        help="an epoch of the first N training images (default: all 60000)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto",
-                        help="auto picks cuda, then mps, then cpu (default: auto)")
+                        help="an epoch of the first N training images")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
+                        help="auto picks cuda, then mps, then cpu")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help=f"folder holding MNIST/raw (default: {DATA_DIR})")
+                        help="folder holding MNIST/raw")
     args = parser.parse_args(argv)
-    try:
-        device = pick_device(args.device)
-    except ValueError as e:
-        parser.error(str(e))  # one argparse-style line, exit 2
+    device = args.device  # pick_device resolved "auto" while parsing
     print(f"device: {device}")
     torch.manual_seed(args.seed)
 
@@ -219,6 +167,56 @@ def main(argv=None):
         print(f"{TITLES[way]}: {seconds:.2f} s")
     ratios = report(results)
     return {"n": n, "flops_per_epoch": flops, "ways": results, "ratios": ratios}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def positive_int(text):
+    """argparse type: an integer > 0 (epochs, batch size, ...)."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a float > 0 (learning rate, ...)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def pick_device(name):
+    """argparse type for --device: auto picks cuda, then mps, then cpu; a missing one is an error."""
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
+                 "cpu": True}
+    if name == "auto":
+        name = next(d for d, ok in available.items() if ok)
+    elif name not in available:
+        raise argparse.ArgumentTypeError(f"choose from auto, cpu, cuda, mps (got {name})")
+    elif not available[name]:
+        raise argparse.ArgumentTypeError(f"{name} is not available on this machine")
+    return torch.device(name)
+
+
+def load_mnist(data_dir, train, device):
+    """MNIST as tensors on `device`: x (N, 784) float32 normalised once, y (N,) int64.
+
+    The whole set is ~200 MB as float32: normalising it once and slicing batches out of it is far
+    faster than the notes' per-sample ToTensor/Normalize transforms in a DataLoader."""
+    old_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        ds = datasets.MNIST(data_dir, train=train, download=True)
+    except Exception as e:  # no files and no network, or a truncated file
+        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
+                         f"downloaded ({reason}); run: make data")
+    finally:
+        socket.setdefaulttimeout(old_timeout)
+    x = ds.data.view(-1, 28 * 28).float().div_(255).sub_(MEAN).div_(STD)  # (N, 784)
+    return x.to(device), ds.targets.to(device)
 
 
 if __name__ == "__main__":

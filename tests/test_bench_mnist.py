@@ -26,18 +26,17 @@ def test_flops_match_the_matmuls_autograd_runs():
     assert counter.get_total_flops() == bench_mnist.flops_per_epoch(bench_mnist.SIZES, 50)
 
 
-def test_small_bench_report(mnist_dir, capsys):
+def test_small_bench_runs_every_way(mnist_dir, capsys):
+    """Behaviour only (no speed is ever asserted): every way trains the same net on the same
+    400 images and reports; the FLOP count is the closed form above."""
     r = bench_mnist.main(["--limit", "400", "--data-dir", str(mnist_dir)])
     assert r["n"] == 400 and r["flops_per_epoch"] == 400 * PER_IMAGE
     assert list(r["ways"]) == ["notes", "tensor", "floor"]
     for way in r["ways"].values():
-        assert_close(way["samples_per_s"], 400 / way["seconds"])
-        assert_close(way["gflops"], 400 * PER_IMAGE / way["seconds"] / 1e9)
+        assert way["seconds"] > 0
         assert 0 < way["loss"] < 2.5  # two steps of a fresh net: near ln 10 = 2.30, finite
-    w = r["ways"]
-    assert_close(r["ratios"]["notes/tensor"], w["notes"]["seconds"] / w["tensor"]["seconds"])
-    assert_close(r["ratios"]["tensor/floor"], w["tensor"]["seconds"] / w["floor"]["seconds"])
-    assert "notes/tensor:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "notes/tensor:" in out and "FLOPs per epoch (matmuls): 0.35 GFLOP" in out
 
 
 def test_notes_pipeline_gives_the_same_tensors(mnist_dir):
