@@ -6,13 +6,12 @@ closed form (sigmoid' = s(1-s), tanh' = 1-tanh^2, relu' a step, ...), and
 tanh(x) = 2 sigmoid(2x) - 1.
 
 Run:    python scripts/activations.py   (or: make activations)
-        python scripts/activations.py --plot /tmp/act.png   (the six functions and derivatives)
+        python scripts/activations.py --plot act.png   (the six functions and derivatives)
 Expect: the notes' three tensors, e.g. sigmoid tensor([4.5398e-05, ..., 9.9995e-01]), and every
-        derivative equal to its closed form (max difference ~1e-16 in float64); well under a second
-        after imports (~2 s more with --plot, for matplotlib).
+        derivative equal to its closed form (max difference ~1e-16 in float64).
 """
 import argparse
-import io
+import os
 from pathlib import Path
 
 import torch
@@ -71,22 +70,9 @@ def check_derivatives(x):
     return results
 
 
-def cannot_write(path, error):
-    """The one line shown when the plot cannot be written."""
-    where = f" ({error.filename})" if error.filename else ""
-    return f"error: cannot write the plot to {path}: {error.strerror or error}{where}"
-
-
 def plot_activations(path, x):
     """Draw each function and its autograd derivative into a PNG at `path` (one panel each)."""
-    try:  # fail before the slow part if the folder cannot exist
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SystemExit(cannot_write(path, e))
-    import matplotlib  # only here: importing it costs ~1-2 s and only --plot needs it
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
+    plt = agg_pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(12, 7), sharex=True)
     for ax, (name, fn) in zip(axes.flat, activation_functions().items()):
         ax.plot(x, fn(x), label=name)
@@ -96,20 +82,14 @@ def plot_activations(path, x):
         ax.set_title(name)
         ax.legend(loc="upper left")
     fig.tight_layout()
-    buffer = io.BytesIO()  # render fully first: a failure then leaves no half-written file
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    try:
-        path.write_bytes(buffer.getvalue())
-    except OSError as e:
-        raise SystemExit(cannot_write(path, e))
+    save_figure(fig, path)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="LS17: activation functions and their derivatives")
-    parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+    parser.add_argument("--plot", type=png_path, metavar="FILE.png",
                         help="also draw the six functions and their derivatives into FILE.png")
     args = parser.parse_args(argv)
 
@@ -141,11 +121,44 @@ def main(argv=None):
 
     if args.plot is not None:
         plot_activations(args.plot, torch.linspace(-CHECK_RANGE, CHECK_RANGE, 201))
-        print(f"\nplot written to {args.plot}")
 
     return {"a": a, "sigmoid": sig, "tanh": tanh, "relu": relu, "F.relu": F.relu(a),
-            "variants": variants, "tanh_gap": gap, "x": x, "derivatives": derivatives,
-            "plot": args.plot}
+            "variants": variants, "tanh_gap": gap, "x": x, "derivatives": derivatives}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def png_path(text):
+    """argparse type for --plot: a .png file in a folder that exists, checked before any work."""
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text}: the plot is a PNG, name it FILE.png")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent}")
+    return path
+
+
+def agg_pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display), imported only for --plot."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path):
+    """Write the figure to `path` as PNG via a temporary file, so a failure leaves no half file."""
+    plt = agg_pyplot()
+    tmp = path.with_name(path.name + ".part")
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
+    finally:
+        plt.close(fig)
+    print(f"plot written to {path}")
 
 
 if __name__ == "__main__":
