@@ -12,6 +12,7 @@ Expect: nan at iteration ~27 (the notes: 28); exactly 0.0 with x0.01; std 0.4-90
 """
 import argparse
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -101,21 +102,13 @@ def run_experiments(n, trials, scalar_trials):
 
 def plot_stds(chains, path):
     """Save the std after each layer for the three scalings (log scale: inf, nan and 0 drop out)."""
-    import matplotlib
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
+    plt = agg_pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, c in chains.items():
         ax.plot(range(1, len(c["stds"]) + 1), c["stds"], label=f"a = randn(512, 512) {name}")
     ax.set(yscale="log", xlabel="layer", ylabel="std of x", title="x = a @ x, 100 times")
     ax.legend()
-    try:
-        fig.savefig(path)
-    except OSError as e:
-        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):
@@ -123,12 +116,9 @@ def main(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="lesson 9: why you need a good init")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--plot", type=Path, default=None,
+    parser.add_argument("--plot", type=png_path, metavar="FILE.png",
                         help="save the std per layer of the three scalings to this PNG")
     args = parser.parse_args(argv)
-    if args.plot is not None and not args.plot.parent.is_dir():  # fail before the work, not after
-        raise SystemExit(f"error: cannot write the plot to {args.plot}: "
-                         f"no folder {args.plot.parent}")
     torch.manual_seed(args.seed)
 
     print(f"# x = a @ x, {LAYERS} times, x = randn({N}), a = randn({N}, {N}) * scale: (mean, std)")
@@ -158,11 +148,45 @@ def main(argv=None):
 
     if args.plot is not None:
         plot_stds(chains, args.plot)
-        print(f"plot saved to {args.plot}")
     return {"nan_iter": nan_iter, "zeros": zeros,
             "final_stats": {name: c["stats"] for name, c in chains.items()},
             "stds": {name: c["stds"] for name, c in chains.items()},
             "experiments": {name: ours for name, (ours, _) in experiments.items()}}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def png_path(text):
+    """argparse type for --plot: a .png file in a folder that exists, checked before any work."""
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text}: the plot is a PNG, name it FILE.png")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent}")
+    return path
+
+
+def agg_pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display), imported only for --plot."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path):
+    """Write the figure to `path` as PNG via a temporary file, so a failure leaves no half file."""
+    plt = agg_pyplot()
+    tmp = path.with_name(path.name + ".part")
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
+    finally:
+        plt.close(fig)
+    print(f"plot written to {path}")
 
 
 if __name__ == "__main__":
