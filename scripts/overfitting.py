@@ -250,11 +250,14 @@ def plot_gaps(path, rows):
     between the two curves is the overfitting gap each remedy narrows (or not)."""
     plt = agg_pyplot()
     fig, axes = plt.subplots(2, 4, figsize=(12, 6), sharey=True)
+    lowest = min(min(r["history"]["train_acc"] + r["history"]["val_acc"]) for r in rows)
     for ax, row in zip(axes.flat, rows):
         epochs = range(1, len(row["history"]["train_acc"]) + 1)
-        ax.plot(epochs, [100 * a for a in row["history"]["train_acc"]], label="train")
-        ax.plot(epochs, [100 * a for a in row["history"]["val_acc"]], label="validation")
-        ax.set(title=row["variant"], xlabel="epoch", ylim=(94, 100.2))
+        ax.plot(epochs, [100 * a for a in row["history"]["train_acc"]], marker=".", label="train")
+        ax.plot(epochs, [100 * a for a in row["history"]["val_acc"]], marker=".",
+                label="validation")
+        ax.set(title=row["variant"], xlabel="epoch", ylim=(100 * lowest - 0.5, 100.2))
+        ax.xaxis.get_major_locator().set_params(integer=True)  # whole epochs on the axis
         ax.grid(alpha=0.3)
     axes.flat[0].set_ylabel("accuracy (%)")
     axes.flat[0].legend(loc="lower right")
