@@ -288,6 +288,7 @@ def plot_training(path, step_losses, epoch_accs, title):
     ax_loss.set(xlabel="step (one batch)", ylabel="training loss", title=title)
     ax_acc.plot(range(1, len(epoch_accs) + 1), [100 * a for a in epoch_accs], marker="o")
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="after each epoch")
+    ax_acc.xaxis.get_major_locator().set_params(integer=True)  # whole epochs on the axis
     ax_acc.grid(alpha=0.3)
     fig.tight_layout()
     save_figure(fig, path)
