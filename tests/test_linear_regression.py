@@ -8,7 +8,27 @@ import linear_regression
 
 @pytest.fixture(scope="module")
 def result():
-    return linear_regression.main([])
+    """The script's steps called directly with its defaults and seed."""
+    torch.manual_seed(linear_regression.SEED)
+    x, y = linear_regression.make_data(linear_regression.N_POINTS,
+                                       torch.Generator().manual_seed(linear_regression.SEED))
+    w = torch.randn(1, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    w0, b0 = w.detach().clone(), b.detach().clone()
+    r = {"x": x, "y": y, "w0": w0, "b0": b0,
+         "analytic": linear_regression.analytic_grads(x, y, w, b),
+         "autograd": linear_regression.autograd_grads(x, y, w, b)}
+    r["grad_once"], r["grad_twice"] = linear_regression.backward_twice(x, y, w, b)
+    r["losses"] = linear_regression.train(x, y, w, b, linear_regression.EPOCHS,
+                                          linear_regression.LR, zero_grad=True)
+    r["w"], r["b"] = w.detach(), b.detach()
+    return r
+
+
+def test_main_gives_the_same_fit(result):
+    r = linear_regression.main([])
+    assert r["final_loss"] == result["losses"][-1] and r["w"] == result["w"].item()
+    assert r["grad_gap"] < 1e-12  # analytic vs autograd, float64
 
 
 def closed_form_grads(x, y, w, b):
@@ -48,5 +68,11 @@ def test_loss_falls_every_epoch(result):
 
 
 def test_forgetting_zero_grad_breaks_descent():
-    losses = linear_regression.main(["--forget-zero-grad"])["losses"]
+    torch.manual_seed(0)
+    x, y = linear_regression.make_data(linear_regression.N_POINTS,
+                                       torch.Generator().manual_seed(0))
+    w = torch.randn(1, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    losses = linear_regression.train(x, y, w, b, linear_regression.EPOCHS, linear_regression.LR,
+                                     zero_grad=False)
     assert not all(later < earlier for earlier, later in zip(losses, losses[1:]))
