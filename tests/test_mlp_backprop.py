@@ -6,9 +6,31 @@ import torch
 import mlp_backprop
 
 
+def steps(sizes, lr, seed=mlp_backprop.SEED, samples=mlp_backprop.SAMPLES):
+    """The script's steps called directly: gradients two ways, then one SGD step."""
+    torch.manual_seed(seed)
+    params = mlp_backprop.init_params(sizes)
+    x = torch.randn(samples, sizes[0], dtype=torch.float64)
+    t = torch.rand(samples, sizes[-1], dtype=torch.float64)
+    with torch.no_grad():
+        manual = mlp_backprop.delta_rule(mlp_backprop.forward(x, params), params, t)
+    auto = mlp_backprop.autograd_grads(x, params, t)
+    e_before = error_of(x, t, params)
+    mlp_backprop.sgd_step(params, manual, lr)
+    return {"x": x, "t": t, "manual": manual, "autograd": auto, "E_before": e_before,
+            "E_after": error_of(x, t, params)}
+
+
 @pytest.fixture(scope="module")
 def run():
-    return mlp_backprop.main([])
+    return steps(mlp_backprop.SIZES, mlp_backprop.LR)
+
+
+def test_main_reports_the_same_numbers(run):
+    r = mlp_backprop.main([])
+    assert r["max_diff"] <= 1e-10
+    assert r["E_before"] == pytest.approx(run["E_before"]) and r["E_after"] == pytest.approx(
+        run["E_after"])  # E by the script's error() and by error_of() here
 
 
 def test_delta_rule_equals_autograd_for_every_weight(run):
@@ -17,7 +39,6 @@ def test_delta_rule_equals_autograd_for_every_weight(run):
         assert dw.dtype == torch.float64
         torch.testing.assert_close(dw, aw, rtol=0, atol=1e-10)
         torch.testing.assert_close(db, ab, rtol=0, atol=1e-10)
-    assert run["max_diff"] <= 1e-10
 
 
 def error_of(x, t, params):
@@ -53,14 +74,12 @@ def test_delta_rule_equals_central_differences(sizes):
 
 
 def test_one_sgd_step_lowers_e(run):
-    assert run["E_after"] < run["E_before"]
-    # E recomputed here from the updated weights
-    assert error_of(run["x"], run["t"], run["params_after"]) == pytest.approx(run["E_after"])
+    assert run["E_after"] < run["E_before"]  # E computed here, before and after the step
 
 
 def test_small_step_lowers_e_by_lr_times_grad_norm_squared():
     lr = 1e-5
-    result = mlp_backprop.main(["--lr", str(lr), "--sizes", "3", "4", "4", "2"])
+    result = steps([3, 4, 4, 2], lr)
     norm2 = sum((g ** 2).sum().item() for pair in result["autograd"] for g in pair)
     drop = result["E_before"] - result["E_after"]
     assert drop == pytest.approx(lr * norm2, rel=1e-3)  # first-order Taylor: dE = -lr |g|^2
