@@ -156,7 +156,7 @@ def main(argv=None):
             results = run(Path(tmp))
     else:
         results = run(args.out)
-    return {"merge_diff": diff, "net": net, **results}
+    return {"merge_diff": diff, **results}
 
 
 if __name__ == "__main__":
