@@ -1,4 +1,5 @@
 """Shared test plumbing: where things are, and running a script as a learner would."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,3 +24,47 @@ def mnist_dir():
     if not (MNIST_RAW / "t10k-labels-idx1-ubyte").exists():
         pytest.fail("MNIST is not in data/MNIST/raw: run `make data` (make test does it for you)")
     return DATA_DIR
+
+
+def lesson_part(name):
+    """The text of scripts/<name>.py above `def main`: the lesson a learner copies out."""
+    source = (SCRIPTS / f"{name}.py").read_text(encoding="utf-8")
+    return source[:source.index("\ndef main(")]
+
+
+def lesson_namespace(name):
+    """The lesson part run alone in a fresh namespace with no __file__, as in a learner's file:
+    no main(), no fenced plumbing. Returns the namespace (its functions and constants)."""
+    namespace = {"__name__": "lesson"}
+    exec(compile(lesson_part(name), f"<the lesson of {name}.py>", "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture(scope="session")
+def kernel():
+    """One real Jupyter kernel (ipykernel) for every notebook test, started in the repository
+    folder with a PATH that does not hold this venv, as a kernel registered with `ipykernel
+    install` or VS Code's would be: `!python` would not find torch there."""
+    from jupyter_client.manager import KernelManager
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=dict(os.environ, PATH=path), cwd=str(REPO))
+    yield km
+    km.shutdown_kernel(now=True)
+
+
+def run_cells(km, *cells, timeout=600):
+    """Execute code cells as one notebook in the shared kernel with nbclient; a cell that raises
+    fails the test with the kernel's traceback. Returns each cell's output text."""
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, km=km, timeout=timeout).execute()
+    texts = []
+    for cell in nb.cells:
+        parts = []
+        for out in cell.outputs:
+            parts.append(out.get("text") or "".join(out.get("data", {}).get("text/plain", "")))
+        texts.append("".join(parts))
+    return texts

@@ -1,5 +1,6 @@
 """The collection's contract, checked for every script: --help works, bad flags exit 2."""
 import ast
+import builtins
 import difflib
 import json
 import subprocess
@@ -75,10 +76,12 @@ def test_unknown_flag_exits_2(name):
 
 # The few lines of plumbing every script repeats (scripts stay standalone) must read the same
 # everywhere: a fix made in one copy and forgotten in another fails here, with the diff to paste.
-PLUMBING = ["positive_int", "positive_float", "pick_device", "png_path", "load_mnist",
-            "load_lesson_mnist", "torch_threads", "print_test", "agg_pyplot", "save_figure",
-            "plot_training"]
-CONSTANTS = ["DATA_DIR", "MEAN", "DOWNLOAD_TIMEOUT", "N_TRAIN"]
+PLUMBING = ["parse_flags", "positive_int", "positive_float", "pick_device", "png_path",
+            "load_mnist", "load_lesson_mnist", "print_test", "plot_training"]
+CONSTANTS = ["ROOT", "DATA_DIR", "MEAN", "N_TRAIN"]
+# The MNIST trainers share one training-loop shape: these lesson functions are the same text in
+# every script that has them (six differing copies had drifted apart).
+SHARED_LESSON = ["to_inputs", "shuffled_batches", "train_epoch"]
 FENCE = "# ---- plumbing: identical in every script (tests/test_contract.py) ----"
 
 
@@ -122,6 +125,13 @@ def test_plumbing_reads_the_same_everywhere(func):
     assert_all_equal(copies, func)
 
 
+@pytest.mark.parametrize("func", SHARED_LESSON)
+def test_shared_lesson_steps_read_the_same_everywhere(func):
+    copies = copies_of("function", func)
+    assert len(copies) >= 2, f"{func} is not shared any more: drop it from SHARED_LESSON"
+    assert_all_equal(copies, func)
+
+
 @pytest.mark.parametrize("constant", CONSTANTS)
 def test_shared_constants_read_the_same_everywhere(constant):
     copies = copies_of("constant", constant)
@@ -158,3 +168,64 @@ def test_one_test_line_convention(name):
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name != "print_test":
             assert "Test set: Average loss" not in ast.get_source_segment(source, node), node.name
+
+
+def lesson_defs(tree):
+    """The top-level functions and classes above main(): the lesson."""
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    names = [n.name for n in defs]
+    return defs[:names.index("main")]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_lesson_takes_what_it_uses(name):
+    """Copy-out: a lesson function reads its parameters, its locals, the imports, the UPPER_CASE
+    constants and the other lesson functions; never an `args` namespace or another global."""
+    source, tree = parsed(name)
+    imported, constants = set(), set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        assert n.id.isupper(), f"module-level {n.id}: a lesson global not UPPER_CASE"
+                        constants.add(n.id)
+    defs = lesson_defs(tree)
+    allowed = imported | constants | {d.name for d in defs} | set(dir(builtins)) | {"__file__"}
+    for d in defs:
+        local = set()
+        for n in ast.walk(d):
+            if isinstance(n, ast.arg):
+                local.add(n.arg)
+            elif isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                local.add(n.id)
+            elif isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                local.add(n.name)
+            elif isinstance(n, ast.ExceptHandler) and n.name:
+                local.add(n.name)
+            elif isinstance(n, (ast.Import, ast.ImportFrom)):
+                local |= {(a.asname or a.name).split(".")[0] for a in n.names}
+        foreign = {n.id for n in ast.walk(d) if isinstance(n, ast.Name)
+                   and isinstance(n.ctx, ast.Load)} - local - allowed
+        assert not foreign, f"{d.name} reads globals it is not given: {sorted(foreign)}"
+        assert "args" not in local or not any(
+            isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "args"
+            for n in ast.walk(d)), f"{d.name} reads an args namespace"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_pastes_into_a_notebook(name):
+    """No bare __file__ (a notebook cell has none) and main() parses through parse_flags (which
+    ignores a kernel's own argv)."""
+    source, tree = parsed(name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "__file__":
+            line = source.splitlines()[node.lineno - 1]
+            assert '"__file__" in globals()' in line, f"line {node.lineno}: __file__ without fallback"
+    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+    calls = {ast.unparse(n.func) for n in ast.walk(main) if isinstance(n, ast.Call)}
+    assert "parse_flags" in calls, "main() must parse with parse_flags(parser, argv)"
+    assert "parser.parse_args" not in calls, "parse_args directly reads a kernel's argv"
