@@ -11,8 +11,13 @@ INSTALLED := $(VENV)/.installed
 # Every section, in README order: `make all` runs them in this order, stopping at the first failure.
 SCRIPTS := tensor_basics autograd_basics activations loss_grad perceptron_grad chain_rule \
   mlp_backprop entropy accuracy linear_regression logistic_regression sequential_module param_init \
-  mnist_raw_weights mnist_mlp mnist_mlp_gpu overfitting visdom_demo tb_demo \
+  mnist_raw_weights mnist_mlp mnist_mlp_gpu mnist_ddp overfitting visdom_demo tb_demo \
   why_sqrt5 good_init log_softmax training_loop dataloader_scratch
+# The sections that read MNIST: `make <one of them>` fetches it first (`make all` once for all).
+MNIST := mnist_raw_weights mnist_mlp mnist_mlp_gpu mnist_ddp overfitting visdom_demo tb_demo \
+  why_sqrt5 log_softmax training_loop dataloader_scratch
+# How a section runs; mnist_ddp is started by torchrun, as 2 processes on the CPU.
+run = $(if $(filter mnist_ddp,$(1)),$(PY) -m torch.distributed.run --standalone --nproc_per_node 2,$(PY)) scripts/$(1).py
 
 .PHONY: help install data test test-full all bench clean distclean $(SCRIPTS)
 
@@ -46,15 +51,18 @@ test: install data ## the fast tests, about a minute (ARGS="-k entropy" passes a
 test-full: install data ## the slow tier: the notes' full recipes on several seeds (ARGS as for test)
 	$(PY) -m pytest -m slow $(ARGS)
 
-all: install data ## run every section with its defaults, in README order
-	@set -e; for s in $(SCRIPTS); do \
-	  echo; echo "===== make $$s ====="; $(MAKE) --no-print-directory $$s; done
+all: install data visdom-assets visdom-server ## run every section with its defaults, in README order
+	@set -e; for s in $(SCRIPTS); do echo; echo "===== make $$s ====="; \
+	  if [ $$s = mnist_ddp ]; then $(call run,mnist_ddp); else $(PY) scripts/$$s.py; fi; done
+	@echo; echo "The visdom server is still up (http://localhost:8097/env/main): make visdom-stop stops it."
 
-$(SCRIPTS): install data
-	$(PY) scripts/$@.py
+# `make <section> ARGS="--epochs 1 --seed 5"` passes flags to the script.
+$(SCRIPTS): install
+	$(call run,$@) $(ARGS)
+$(MNIST): data
 
 bench: install data ## one MNIST epoch three ways: the notes' pipeline, tensors, compute floor
-	$(PY) scripts/bench_mnist.py
+	$(PY) scripts/bench_mnist.py $(ARGS)
 
 clean: ## remove outputs (runs/, outputs/, caches); keeps .venv and data/
 	rm -rf runs outputs .pytest_cache

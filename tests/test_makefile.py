@@ -64,3 +64,18 @@ def test_every_script_has_a_target_and_a_readme_row():
     for path in SCRIPTS.glob("*.py"):
         assert f"scripts/{path.name}" in readme, f"{path.name} has no README index row"
         assert path.stem in makefile, f"{path.name} has no make target"
+
+
+def test_args_reach_a_section():
+    assert make_n("entropy", "ARGS=--seed 5")[-1] == ".venv/bin/python scripts/entropy.py --seed 5"
+    ddp = make_n("mnist_ddp", "ARGS=--epochs 1")[-1]
+    assert ddp.endswith("-m torch.distributed.run --standalone --nproc_per_node 2 "
+                        "scripts/mnist_ddp.py --epochs 1")
+
+
+def test_mnist_is_checked_once_and_only_where_needed():
+    everything = make_n("all")
+    assert sum("scripts/get_mnist.py" in line for line in everything) == 1
+    assert not any("get_mnist.py" in line for line in make_n("entropy"))
+    assert any("get_mnist.py" in line for line in make_n("mnist_mlp"))
+    assert "make visdom-stop" in everything[-1]  # `make all` says the server is still up
