@@ -13,9 +13,11 @@ SCRIPTS := tensor_basics autograd_basics activations loss_grad perceptron_grad c
   mlp_backprop entropy accuracy linear_regression logistic_regression sequential_module param_init \
   mnist_raw_weights mnist_mlp mnist_mlp_gpu mnist_ddp overfitting visdom_demo tb_demo \
   why_sqrt5 good_init log_softmax training_loop dataloader_scratch
+
 # The sections that read MNIST: `make <one of them>` fetches it first (`make all` once for all).
 MNIST := mnist_raw_weights mnist_mlp mnist_mlp_gpu mnist_ddp overfitting visdom_demo tb_demo \
   why_sqrt5 log_softmax training_loop dataloader_scratch
+
 # How a section runs; mnist_ddp is started by torchrun, as 2 processes on the CPU.
 run = $(if $(filter mnist_ddp,$(1)),$(PY) -m torch.distributed.run --standalone --nproc_per_node 2,$(PY)) scripts/$(1).py
 
