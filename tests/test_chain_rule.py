@@ -3,19 +3,22 @@ import pytest
 import torch
 
 import chain_rule
+from conftest import lesson_namespace
 
 
-def test_prints_the_notes_values(capsys):
+def test_prints_the_notes_values_labelled(capsys):
     result = chain_rule.main([])
-    assert capsys.readouterr().out.splitlines()[:2] == ["tensor(2.)", "tensor(2.)"]  # the notes
-    assert result["product"].item() == 2.0 and result["dy2_dw1"].item() == 2.0  # w2*x = 2*1
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "dy2/dy1 * dy1/dw1 = tensor(2.)", "dy2/dw1 = tensor(2.)"]  # the notes' tensor(2.) twice
+    assert result == {"product": 2.0, "dy2_dw1": 2.0}  # w2 * x = 2 * 1
 
 
 @pytest.mark.parametrize("x, w1, b1, w2, b2", [(3.0, -0.5, 2.0, -1.5, 0.25),
                                                (0.1, 7.0, -3.0, 0.3, 9.0)])
-def test_chain_rule_equals_closed_form_in_float64(x, w1, b1, w2, b2):
-    values = [torch.tensor(v, dtype=torch.float64) for v in (x, w1, b1, w2, b2)]
-    dy2_dy1, dy1_dw1, dy2_dw1 = chain_rule.chain_rule_grads(*values)
+def test_copied_lesson_equals_the_closed_form_in_float64(x, w1, b1, w2, b2):
+    grads = lesson_namespace("chain_rule")["chain_rule_grads"]  # the lesson alone, no main()
+    dy2_dy1, dy1_dw1, dy2_dw1 = grads(*(torch.tensor(v, dtype=torch.float64)
+                                        for v in (x, w1, b1, w2, b2)))
     f64 = dict(dtype=torch.float64)
     torch.testing.assert_close(dy2_dy1, torch.tensor(w2, **f64), rtol=0, atol=0)  # d(y1 w2)/dy1
     torch.testing.assert_close(dy1_dw1, torch.tensor(x, **f64), rtol=0, atol=0)  # d(x w1)/dw1
@@ -23,7 +26,7 @@ def test_chain_rule_equals_closed_form_in_float64(x, w1, b1, w2, b2):
     torch.testing.assert_close(dy2_dy1 * dy1_dw1, dy2_dw1, rtol=1e-15, atol=0)
 
 
-def test_flags_change_the_values():
+def test_flags_change_the_values(capsys):
     result = chain_rule.main(["--x", "3", "--w2", "-1.5"])
-    torch.testing.assert_close(result["dy2_dw1"], torch.tensor(-4.5))
-    torch.testing.assert_close(result["product"], torch.tensor(-4.5))
+    assert result == {"product": -4.5, "dy2_dw1": -4.5}  # w2 * x, exact in float32
+    assert "dy2/dw1 = tensor(-4.5000)" in capsys.readouterr().out
