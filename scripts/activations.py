@@ -7,50 +7,35 @@ tanh(x) = 2 sigmoid(2x) - 1.
 
 Run:    python scripts/activations.py   (or: make activations)
         python scripts/activations.py --plot act.png   (the six functions and derivatives)
-Expect: the notes' three tensors, e.g. sigmoid tensor([4.5398e-05, ..., 9.9995e-01]), and every
-        derivative equal to its closed form (max difference ~1e-16 in float64).
+Expect: the notes' three tensors, e.g. "torch.sigmoid(a) = tensor([4.5398e-05, ..., 9.9995e-01])",
+        and every derivative equal to its closed form (max difference ~1e-16 in float64).
 """
 import argparse
-import os
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-GRID = (-10.0, 10.0, 10)  # the notes' torch.linspace(-10, 10, 10)
+GRID = (-10.0, 10.0, 10)  # the notes' a = torch.linspace(-10, 10, 10)
 CHECK_POINTS = 100  # an even count: linspace(-5, 5, 100) misses 0, where relu & co. have a kink
 CHECK_RANGE = 5.0  # wide enough to see both tails, small enough for softplus's exact branch
 LEAKY_SLOPE = 0.01  # F.leaky_relu's default negative slope
 # SELU's fixed constants (Klambauer et al. 2017), the same as F.selu's
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def activation_functions():
-    """The six functions of the notes: name -> callable on a tensor."""
-    return {
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-        "relu": torch.relu,
-        "leaky_relu": lambda x: F.leaky_relu(x, LEAKY_SLOPE),  # a small slope left of 0
-        # The notes call SELU "sigmoid left of 0": it is scaled exponential, scale*alpha*(e^x - 1).
-        "selu": F.selu,
-        # The notes (004) say relu is discontinuous at 0: relu is continuous, its derivative is not;
-        # softplus = log(1 + e^x) smooths that kink away.
-        "softplus": F.softplus,
-    }
-
-
-def closed_form_derivatives():
-    """Each derivative written out by hand: name -> callable on a tensor."""
-    return {
-        "sigmoid": lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x)),  # s(1-s)
-        "tanh": lambda x: 1 - torch.tanh(x) ** 2,  # 1 - tanh^2
-        "relu": lambda x: (x > 0).to(x.dtype),  # a step: 0 left of 0, 1 right of it
-        "leaky_relu": lambda x: torch.where(x > 0, 1.0, torch.full_like(x, LEAKY_SLOPE)),
-        "selu": lambda x: torch.where(x > 0, SELU_SCALE, SELU_SCALE * SELU_ALPHA * torch.exp(x)),
-        "softplus": torch.sigmoid,  # d/dx log(1 + e^x) = e^x / (1 + e^x)
-    }
+ACTIVATIONS = {  # name -> (the function, its derivative written out by hand)
+    "sigmoid": (torch.sigmoid, lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x))),  # s(1-s)
+    "tanh": (torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
+    "relu": (torch.relu, lambda x: (x > 0).to(x.dtype)),  # a step: 0 left of 0, 1 right of it
+    "leaky_relu": (lambda x: F.leaky_relu(x, LEAKY_SLOPE),  # a small slope left of 0
+                   lambda x: torch.where(x > 0, 1.0, torch.full_like(x, LEAKY_SLOPE))),
+    # The notes call SELU "sigmoid left of 0": it is scaled exponential, scale*alpha*(e^x - 1).
+    "selu": (F.selu, lambda x: torch.where(x > 0, SELU_SCALE, SELU_SCALE * SELU_ALPHA * x.exp())),
+    # The notes (004) say relu is discontinuous at 0: relu is continuous, its derivative is not;
+    # softplus = log(1 + e^x) smooths that kink away. d/dx log(1 + e^x) = sigmoid(x).
+    "softplus": (F.softplus, torch.sigmoid),
+}
 
 
 def autograd_derivative(fn, x):
@@ -60,29 +45,26 @@ def autograd_derivative(fn, x):
     return grad  # same shape as x
 
 
-def check_derivatives(x):
-    """autograd vs closed form for every function: name -> (autograd, closed form, max |diff|)."""
-    results = {}
-    for name, fn in activation_functions().items():
-        auto = autograd_derivative(fn, x)
-        exact = closed_form_derivatives()[name](x)
-        results[name] = (auto, exact, (auto - exact).abs().max().item())
-    return results
+def derivative_gaps(x):
+    """max |autograd - closed form| of every activation on the points x: name -> float."""
+    return {name: (autograd_derivative(fn, x) - derivative(x)).abs().max().item()
+            for name, (fn, derivative) in ACTIVATIONS.items()}
 
 
 def plot_activations(path, x):
-    """Draw each function and its autograd derivative into a PNG at `path` (one panel each)."""
-    plt = agg_pyplot()
-    fig, axes = plt.subplots(2, 3, figsize=(12, 7), sharex=True)
-    for ax, (name, fn) in zip(axes.flat, activation_functions().items()):
+    """Each function and its autograd derivative, one panel each, on a Figure of its own (a
+    notebook's matplotlib backend stays as it was)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(12, 7), layout="tight")
+    for ax, (name, (fn, _)) in zip(fig.subplots(2, 3, sharex=True).flat, ACTIVATIONS.items()):
         ax.plot(x, fn(x), label=name)
         ax.plot(x, autograd_derivative(fn, x), "--", label=f"{name}'")
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_title(name)
         ax.legend(loc="upper left")
-    fig.tight_layout()
-    save_figure(fig, path)
+    fig.savefig(path, dpi=100)
+    print(f"plot written to {path}")
 
 
 def main(argv=None):
@@ -90,75 +72,45 @@ def main(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="LS17: activation functions and their derivatives")
     parser.add_argument("--plot", type=png_path, metavar="FILE.png",
-                        help="also draw the six functions and their derivatives into FILE.png")
-    args = parser.parse_args(argv)
+                        help="draw the six functions and their derivatives")
+    args = parse_flags(parser, argv)
 
     a = torch.linspace(*GRID)
-    sig, tanh, relu = torch.sigmoid(a), torch.tanh(a), torch.relu(a)
-    print(sig)  # 小心梯度弥散问题: both tails are flat, the gradient vanishes there
-    print(tanh)
-    print(relu)
-    print(F.relu(a))
-    print("torch.relu == F.relu:", torch.equal(relu, F.relu(a)))
-
+    print("a = torch.linspace(-10, 10, 10)")
+    print("torch.sigmoid(a) =", torch.sigmoid(a))  # 小心梯度弥散: flat tails, vanishing gradient
+    print("torch.tanh(a) =", torch.tanh(a))
+    print("torch.relu(a) =", torch.relu(a))
+    print("F.relu(a) =", F.relu(a), "| the same:", torch.equal(torch.relu(a), F.relu(a)))
     print("\n# the smoother variants of relu on the same points")
-    functions = activation_functions()
-    variants = {name: functions[name](a) for name in ("leaky_relu", "selu", "softplus")}
-    for name, value in variants.items():
-        print(f"{name}:", value)
+    print(f"F.leaky_relu(a, {LEAKY_SLOPE}) =", F.leaky_relu(a, LEAKY_SLOPE))
+    print("F.selu(a) =", F.selu(a))
+    print("F.softplus(a) =", F.softplus(a))
 
     x = torch.linspace(-CHECK_RANGE, CHECK_RANGE, CHECK_POINTS, dtype=torch.float64)
     where = f"linspace(-{CHECK_RANGE:g}, {CHECK_RANGE:g}, {CHECK_POINTS}), float64"
-    print(f"\n# tanh(x) = 2 sigmoid(2x) - 1 on {where}")
-    gap = (torch.tanh(x) - (2 * torch.sigmoid(2 * x) - 1)).abs().max().item()
-    print(f"max |tanh(x) - (2 sigmoid(2x) - 1)| = {gap:.1e}")
-
-    print(f"\n# derivatives: autograd vs closed form on {where}")
-    derivatives = check_derivatives(x)
-    for name, (_, _, diff) in derivatives.items():
-        label = name + "'"
-        print(f"{label:>12}: max |autograd - closed form| = {diff:.1e}")
-
-    if args.plot is not None:
+    tanh_gap = (torch.tanh(x) - (2 * torch.sigmoid(2 * x) - 1)).abs().max().item()
+    print(f"\n# on {where}\nmax |tanh(x) - (2 sigmoid(2x) - 1)| = {tanh_gap:.1e}")
+    gaps = derivative_gaps(x)
+    for name, gap in gaps.items():
+        print(f"{name:>10}': max |autograd - closed form| = {gap:.1e}")
+    if args.plot:
         plot_activations(args.plot, torch.linspace(-CHECK_RANGE, CHECK_RANGE, 201))
-
-    return {"a": a, "sigmoid": sig, "tanh": tanh, "relu": relu, "F.relu": F.relu(a),
-            "variants": variants, "tanh_gap": gap, "x": x, "derivatives": derivatives}
+    return {"tanh_gap": tanh_gap, "derivative_gaps": gaps}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
 def png_path(text):
-    """argparse type for --plot: a .png file in a folder that exists, checked before any work."""
-    path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(f"{text}: the plot is a PNG, name it FILE.png")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent}")
-    return path
-
-
-def agg_pyplot():
-    """matplotlib.pyplot on the Agg backend (files only, no display), imported only for --plot."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def save_figure(fig, path):
-    """Write the figure to `path` as PNG via a temporary file, so a failure leaves no half file."""
-    plt = agg_pyplot()
-    tmp = path.with_name(path.name + ".part")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
-    finally:
-        plt.close(fig)
-    print(f"plot written to {path}")
+    """--plot: a .png in a folder that exists, checked before any work."""
+    if not text.lower().endswith(".png") or not Path(text).parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: give FILE.png in a folder that exists")
+    return Path(text)
 
 
 if __name__ == "__main__":

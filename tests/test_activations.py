@@ -1,10 +1,13 @@
 """activations.py: the notes' printed tensors, and every derivative against a closed form."""
 import math
+import sys
 
+import matplotlib
 import pytest
 import torch
 
 import activations
+from conftest import lesson_namespace
 
 # The notes' output (001, LS17, In [98] / [97] / [99]), verbatim.
 NOTES_SIGMOID = """\
@@ -16,87 +19,75 @@ tensor([-1.0000, -1.0000, -1.0000, -0.9975, -0.8045,  0.8045,  0.9975,  1.0000,
 NOTES_RELU = """\
 tensor([ 0.0000,  0.0000,  0.0000,  0.0000,  0.0000,  1.1111,  3.3333,  5.5556,
          7.7778, 10.0000])"""
+ALPHA, SCALE = 1.6732632423543772, 1.0507009873554805  # SELU's (Klambauer et al. 2017)
 
 
 @pytest.fixture(scope="module")
-def run():
-    return activations.main([])
+def lesson():
+    return lesson_namespace("activations")  # the lesson alone: no main(), no plumbing
 
 
-def numbers(block):
-    """The numbers of a printed tensor, as the strings the notes show."""
-    return block.replace("tensor([", "").replace("])", "").replace(",", " ").split()
-
-
-def test_prints_the_notes_tensors(run, capsys):
-    activations.main([])
+def test_prints_the_notes_tensors_labelled(capsys):
+    r = activations.main([])
     out = capsys.readouterr().out
-    assert NOTES_SIGMOID in out
-    assert NOTES_TANH in out
-    assert out.count(NOTES_RELU) == 2  # torch.relu and F.relu, as the notes print both
+    assert f"torch.sigmoid(a) = {NOTES_SIGMOID}\n" in out
+    assert f"torch.tanh(a) = {NOTES_TANH}\n" in out
+    assert f"torch.relu(a) = {NOTES_RELU}\n" in out
+    assert f"F.relu(a) = {NOTES_RELU} | the same: True\n" in out  # the notes print both
+    assert r["tanh_gap"] < 1e-15  # tanh(x) = 2 sigmoid(2x) - 1, float64: equal up to rounding
+    assert max(r["derivative_gaps"].values()) < 1e-15 and len(r["derivative_gaps"]) == 6
 
 
-def test_values_at_the_notes_precision(run):
-    assert [f"{v:.4e}" for v in run["sigmoid"].tolist()] == numbers(NOTES_SIGMOID)
-    assert [f"{v:.4f}" for v in run["tanh"].tolist()] == numbers(NOTES_TANH)
-    assert [f"{v:.4f}" for v in run["relu"].tolist()] == numbers(NOTES_RELU)
-    assert torch.equal(run["relu"], run["F.relu"])
+def test_variants_against_their_definitions(lesson):
+    a = torch.linspace(-10, 10, 10, dtype=torch.float64)
+    by_hand = {"leaky_relu": [v if v > 0 else 0.01 * v for v in a.tolist()],
+               "selu": [SCALE * (v if v > 0 else ALPHA * math.expm1(v)) for v in a.tolist()],
+               "softplus": [math.log1p(math.exp(v)) for v in a.tolist()]}
+    for name, expected in by_hand.items():
+        fn = lesson["ACTIVATIONS"][name][0]
+        torch.testing.assert_close(fn(a), torch.tensor(expected, dtype=torch.float64),
+                                   rtol=1e-12, atol=1e-15, msg=name)
 
 
-def test_variants_against_their_definitions(run):
-    a = run["a"].double()
-    leaky = torch.tensor([v if v > 0 else 0.01 * v for v in a.tolist()], dtype=torch.float64)
-    alpha, scale = 1.6732632423543772, 1.0507009873554805  # Klambauer et al. 2017
-    selu = torch.tensor([scale * (v if v > 0 else alpha * math.expm1(v)) for v in a.tolist()],
-                        dtype=torch.float64)
-    softplus = torch.tensor([math.log1p(math.exp(v)) for v in a.tolist()], dtype=torch.float64)
-    for name, expected in (("leaky_relu", leaky), ("selu", selu), ("softplus", softplus)):
-        torch.testing.assert_close(run["variants"][name].double(), expected, rtol=1e-6, atol=1e-6)
-
-
-def test_tanh_is_a_rescaled_sigmoid(run):
-    assert run["tanh_gap"] < 1e-15  # float64: equal up to rounding
-
-
-def test_autograd_derivatives_equal_closed_forms(run):
+def test_autograd_derivatives_equal_closed_forms(lesson):
     """Closed forms written here with math (not the script's), compared in float64."""
-    x = run["x"].tolist()
-    sig = [1 / (1 + math.exp(-v)) for v in x]
-    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    x = torch.linspace(-5, 5, 100, dtype=torch.float64)
+    xs = x.tolist()
+    sig = [1 / (1 + math.exp(-v)) for v in xs]
     expected = {
         "sigmoid": [s * (1 - s) for s in sig],
-        "tanh": [1 - math.tanh(v) ** 2 for v in x],
-        "relu": [1.0 if v > 0 else 0.0 for v in x],
-        "leaky_relu": [1.0 if v > 0 else 0.01 for v in x],
-        "selu": [scale if v > 0 else scale * alpha * math.exp(v) for v in x],
+        "tanh": [1 - math.tanh(v) ** 2 for v in xs],
+        "relu": [1.0 if v > 0 else 0.0 for v in xs],
+        "leaky_relu": [1.0 if v > 0 else 0.01 for v in xs],
+        "selu": [SCALE if v > 0 else SCALE * ALPHA * math.exp(v) for v in xs],
         "softplus": sig,
     }
-    assert 0.0 not in x  # the grid avoids the kink, where the derivative is a convention
-    assert set(run["derivatives"]) == set(expected)
+    assert 0.0 not in xs  # the grid avoids the kink, where the derivative is a convention
+    assert set(lesson["ACTIVATIONS"]) == set(expected)
     for name, values in expected.items():
-        autograd_value = run["derivatives"][name][0]
-        assert autograd_value.dtype == torch.float64
-        torch.testing.assert_close(autograd_value, torch.tensor(values, dtype=torch.float64),
+        auto = lesson["autograd_derivative"](lesson["ACTIVATIONS"][name][0], x)
+        torch.testing.assert_close(auto, torch.tensor(values, dtype=torch.float64),
                                    rtol=1e-12, atol=1e-14, msg=name)
 
 
-def test_plot_writes_a_png(tmp_path, capsys):
+def test_plot_writes_a_png_and_leaves_the_backend_alone(tmp_path, capsys):
     path = tmp_path / "act.png"
+    backend, had_pyplot = matplotlib.rcParams["backend"], "matplotlib.pyplot" in sys.modules
     activations.main(["--plot", str(path)])
-    import matplotlib.pyplot as plt
-    image = plt.imread(path)  # decodes: a real image, not just a header
+    assert matplotlib.rcParams["backend"] == backend  # no matplotlib.use()
+    assert had_pyplot or "matplotlib.pyplot" not in sys.modules  # a Figure of its own
+    from matplotlib.image import imread
+    image = imread(path)  # decodes: a real image, not just a header
     assert image.shape[:2] == (700, 1200)  # figsize (12, 7) at 100 dpi
     assert image[..., :3].std() > 0.05  # not blank
     assert len({tuple(p) for p in image[::9, ::9, :3].reshape(-1, 3).round(2).tolist()}) > 10
     assert f"plot written to {path}" in capsys.readouterr().out
 
 
-def test_unwritable_plot_path_is_one_clear_line(tmp_path, capsys):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("not a folder")
-    target = blocker / "act.png"  # its parent is a file: cannot be created
-    with pytest.raises(SystemExit) as exc:  # refused while parsing, before any work: exit 2
+def test_plot_path_is_checked_before_any_work(tmp_path, capsys):
+    target = tmp_path / "no_such_folder" / "act.png"
+    with pytest.raises(SystemExit) as exc:  # refused while parsing: exit 2
         activations.main(["--plot", str(target)])
     assert exc.value.code == 2
-    assert f"{target}: no folder {blocker}" in capsys.readouterr().err
-    assert not target.exists()
+    assert f"{target}: give FILE.png in a folder that exists" in capsys.readouterr().err
+    assert not target.parent.exists()
