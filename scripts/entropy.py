@@ -35,11 +35,6 @@ def entropy_bits(p):
     return -(p * torch.log2(p)).sum()
 
 
-def binary_entropy_bits(p):
-    """H = -[p log2 p + (1 - p) log2(1 - p)] of a yes/no event with probability p."""
-    return -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
-
-
 def cross_entropy_and_kl(p, q):
     """H(p, q) = -sum p ln q, H(p) and KL(p||q) in nats; entr takes 0 ln 0 = 0 for one-hot p.
     003 writes -1/m p(x) log q(x): the sum over x is missing, and 1/m belongs to a mean over m
@@ -113,8 +108,8 @@ def main(argv=None):
     entropies = [entropy_bits(torch.tensor(p)) for p in DISTRIBUTIONS]
     for p, h in zip(DISTRIBUTIONS, entropies):
         print(f"H({p}) = {h!s}")
-    exam = {p: binary_entropy_bits(p) for p in EXAM_PASS}
-    for p, h in exam.items():
+    for p in EXAM_PASS:  # a yes/no event: H = -[p log2 p + (1 - p) log2(1 - p)]
+        h = entropy_bits(torch.tensor([p, 1 - p], dtype=torch.float64))
         print(f"003's exam, pass with p = {p}: H = {h:.3f} bits")
 
     print("\n# H(p, q) = H(p) + KL(p||q), in nats")
