@@ -1,16 +1,19 @@
 """测试 / Testing: accuracy from logits, and testing on a held-out set per step or per epoch.
 
 The notes' example: logits (4, 10) -> softmax -> argmax gives the predicted labels (the same as
-logits.argmax, since softmax keeps the order; `logits.max(dim=1)` gives values and indices at
-once), torch.eq against the labels, accuracy = correct.sum() / 4; then "test on step" vs "test on epoch" on a small synthetic 3-class problem,
-evaluated on held-out data with net.eval() (dropout off) and torch.no_grad().
+logits.argmax: softmax keeps the order; `logits.max(dim=1)` gives values and indices at once),
+torch.eq against the labels, accuracy = correct.sum() / 4, on the notes' own predictions; then
+"test on step" vs "test on epoch" on a small 3-class problem, tested on held-out data with
+net.eval() (dropout off) and torch.no_grad().
 
 Run:    python scripts/accuracy.py        (or: make accuracy)
-Expect: tensor([7, 7, 6, 1]) three ways for seed 0, accuracy 0.0 against [9, 3, 2, 4] (--seed 3
-        gives the notes' 0.5: their rand was unseeded); a test line every 4 steps and the notes'
-        "Test set:" line after each of 5 epochs, ending near 93% (the classes overlap).
+Expect: the notes' [5, 3, 2, 2] vs [9, 3, 2, 4]: tensor([False,  True,  True, False]), accuracy
+        0.5 (004's: 0.25); a test line every 4 steps and the notes' "Test set:" line after each of
+        5 epochs, ending near 93% (the classes overlap).
 """
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +21,9 @@ from torch import nn
 
 SEED = 0  # the notes' logits come from an unseeded torch.rand: a seed makes the demo repeatable
 NUM_CLASSES = 10  # the notes' logits are (4, 10): 4 samples, 10 classes
-LABELS = [9, 3, 2, 4]  # the notes' labels (000_...txt); 004_...txt uses [9, 0, 3, 4]
+# The notes' printed predictions and labels: 000 [5, 3, 2, 2] vs [9, 3, 2, 4] -> 0.5, 004
+# [8, 8, 6, 4] vs [9, 0, 3, 4] -> 0.25 (their logits, an unseeded rand, cannot be redrawn)
+NOTES_EXAMPLES = [([5, 3, 2, 2], [9, 3, 2, 4]), ([8, 8, 6, 4], [9, 0, 3, 4])]
 CENTERS = [(0.0, 2.0), (-1.73, -1.0), (1.73, -1.0)]  # 3 blobs 3.46 apart, unit std: they overlap
 N_PER_CLASS = 200  # per class, for the training set and again for the held-out test set
 EPOCHS = 5  # enough for the toy problem to converge
@@ -33,12 +38,6 @@ def predict_labels(logits):
     return pred, pred.argmax(dim=1), logits.argmax(dim=1)  # (4, 10), (4,), (4,)
 
 
-def max_per_row(logits):
-    """004 "模型测试": logits.max(dim=1) returns (values, indices); the indices are the argmax."""
-    values, indices = logits.max(dim=1)  # (4,), (4,)
-    return values, indices
-
-
 def count_correct(pred_label, label):
     """torch.eq marks the hits; their count over the batch size is the accuracy."""
     correct = torch.eq(pred_label, label)  # (4,) bool
@@ -49,8 +48,7 @@ def make_blobs(centers, n_per_class, generator):
     """Gaussian blobs with unit std around each center: x (N, 2) float32, y (N,) int64."""
     centers = torch.tensor(centers)  # (C, 2)
     y = torch.arange(len(centers)).repeat_interleave(n_per_class)  # (N,)
-    x = centers[y] + torch.randn(len(y), 2, generator=generator)  # (N, 2)
-    return x, y
+    return centers[y] + torch.randn(len(y), 2, generator=generator), y  # (N, 2), (N,)
 
 
 def build_net(num_classes):
@@ -58,108 +56,96 @@ def build_net(num_classes):
     return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, num_classes))
 
 
+def sgd_step(net, optimizer, x, y):
+    loss = F.cross_entropy(net(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def evaluate(net, x, y):
     """Test on held-out data: eval() turns dropout off, no_grad() skips building a graph."""
     net.eval()
     with torch.no_grad():
         logits = net(x)  # (N, C)
-        loss = F.cross_entropy(logits, y, reduction="sum").item() / len(y)  # true mean
+        loss = F.cross_entropy(logits, y).item()  # the mean over the whole test set
         correct = logits.argmax(dim=1).eq(y).sum().item()
     net.train()  # back to training mode: dropout on again
     return loss, correct
-
-
-def train(net, train_data, test_data, hp, generator):
-    """SGD over shuffled batches; test every `eval_every` steps and after every epoch."""
-    (x, y), (x_test, y_test) = train_data, test_data
-    optimizer = torch.optim.SGD(net.parameters(), lr=hp["lr"])
-    on_step, on_epoch, step = [], [], 0
-    for epoch in range(hp["epochs"]):
-        perm = torch.randperm(len(x), generator=generator)  # shuffling on the CPU, seeded
-        for i in range(0, len(x), hp["batch_size"]):
-            idx = perm[i:i + hp["batch_size"]]
-            loss = F.cross_entropy(net(x[idx]), y[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if step % hp["eval_every"] == 0:  # test on step: a finer curve, costs more tests
-                on_step.append((step, *evaluate(net, x_test, y_test)))
-                print(f"step {step:3d}: test loss {on_step[-1][1]:.4f}, "
-                      f"accuracy {on_step[-1][2]}/{len(x_test)}")
-        test_loss, correct = evaluate(net, x_test, y_test)  # test on epoch: the usual choice
-        on_epoch.append((epoch, step, test_loss, correct))
-        print_test(test_loss, correct, len(x_test), hp["batch_size"])  # the notes' line
-    return on_step, on_epoch
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="测试: accuracy, and test on step vs on epoch")
-    parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help="epochs of the toy problem")
-    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help="batch size")
-    parser.add_argument("--lr", type=positive_float, default=LR,
-                        help="learning rate")
+    parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=positive_float, default=LR)
     parser.add_argument("--eval-every", type=positive_int, default=EVAL_EVERY,
                         help="test every N training steps")
-    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
 
     logits = torch.rand(4, NUM_CLASSES)  # (4, 10)
     pred, pred_label, logits_label = predict_labels(logits)
-    print(pred.shape)
-    print(pred_label)
-    print(logits_label)
-    values, indices = max_per_row(logits)
-    print("logits.max(dim=1):", values, indices)
-    label = torch.tensor(LABELS)
-    correct, acc = count_correct(pred_label, label)
-    print(correct)
-    print(acc)
+    print(f"pred = F.softmax(logits, dim=1), pred.shape: {pred.shape}")
+    print(f"pred.argmax(dim=1):   {pred_label}")
+    print(f"logits.argmax(dim=1): {logits_label} (the same: softmax keeps the order)")
+    values, indices = logits.max(dim=1)  # 004: both at once
+    print(f"logits.max(dim=1): values {values}, indices {indices}")
+    for notes_pred, notes_label in NOTES_EXAMPLES:
+        correct, acc = count_correct(torch.tensor(notes_pred), torch.tensor(notes_label))
+        print(f"\nthe notes' pred_label {notes_pred}, label {notes_label}")
+        print(f"torch.eq(pred_label, label): {correct}\naccuracy: {acc}")
 
     print("\n# test on step vs test on epoch (3 overlapping blobs, held-out test set)")
     generator = torch.Generator().manual_seed(args.seed)
-    train_data = make_blobs(CENTERS, N_PER_CLASS, generator)
-    test_data = make_blobs(CENTERS, N_PER_CLASS, generator)  # fresh draws: never trained on
+    x, y = make_blobs(CENTERS, N_PER_CLASS, generator)
+    x_test, y_test = make_blobs(CENTERS, N_PER_CLASS, generator)  # fresh draws: never trained on
     net = build_net(len(CENTERS))
-    hp = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-          "eval_every": args.eval_every}
-    on_step, on_epoch = train(net, train_data, test_data, hp, generator)
-    _, _, test_loss, test_correct = on_epoch[-1]
-    return {"accuracy": acc, "test_acc": test_correct / len(test_data[1]), "test_loss": test_loss}
+    optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
+    on_step, on_epoch, step = {}, {}, 0
+    for epoch in range(args.epochs):
+        for idx in torch.randperm(len(x), generator=generator).split(args.batch_size):
+            sgd_step(net, optimizer, x[idx], y[idx])
+            step += 1
+            if step % args.eval_every == 0:  # test on step: a finer curve, costs more tests
+                on_step[step] = evaluate(net, x_test, y_test)
+                print(f"step {step:3d}: test loss {on_step[step][0]:.4f}, "
+                      f"accuracy {on_step[step][1]}/{len(x_test)}")
+        on_epoch[step] = test_loss, correct = evaluate(net, x_test, y_test)  # the usual choice
+        print_test(test_loss, correct, len(x_test))  # the test set is one batch: no notes' figure
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss,
+            "on_step": on_step, "on_epoch": on_epoch}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
 def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
+    if int(text) <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return int(text)
 
 
 def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
+    if not float(text) > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    return float(text)
 
 
-def print_test(test_loss, correct, n, batch_size):
-    """The notes' test line, then the true mean cross entropy per image (`test_loss`).
-
-    The notes add up each test batch's *mean* loss and divide by the number of images, so their
-    "Average loss" is test_loss / batch_size (exactly so when batch_size divides n): 0.0007 for a
-    mean of 0.15 at batch size 200. Their line is printed as they print it, the true mean beneath."""
-    print("\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)".format(
-        test_loss / batch_size, correct, n, 100. * correct / n))
-    print(f"          (mean cross entropy per image: {test_loss:.4f})\n")
+def print_test(test_loss, correct, n, batch_size=None):
+    """The notes' test line with the mean cross entropy per image. The notes summed batch means
+    and divided by n, i.e. test_loss / batch_size (0.1491 / 200 prints 0.0007): shown beside."""
+    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
+    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
+          f"({100. * correct / n:.0f}%){notes}\n")
 
 
 if __name__ == "__main__":
