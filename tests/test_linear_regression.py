@@ -1,34 +1,50 @@
 """1.0 linear model: the notes' gradient formulas, autograd, gradient descent, accumulation."""
+import contextlib
+import io
+
+import numpy as np
 import pytest
 import torch
 from torch.testing import assert_close
 
 import linear_regression
+from conftest import lesson_namespace
 
 
 @pytest.fixture(scope="module")
 def result():
-    """The script's steps called directly with its defaults and seed."""
-    torch.manual_seed(linear_regression.SEED)
-    x, y = linear_regression.make_data(linear_regression.N_POINTS,
-                                       torch.Generator().manual_seed(linear_regression.SEED))
+    """The lesson part alone (as a learner copies it), its steps called with the defaults."""
+    lesson = lesson_namespace("linear_regression")
+    torch.manual_seed(0)
+    x, y = lesson["make_data"](lesson["N_POINTS"], torch.Generator().manual_seed(0))
     w = torch.randn(1, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     w0, b0 = w.detach().clone(), b.detach().clone()
     r = {"x": x, "y": y, "w0": w0, "b0": b0,
-         "analytic": linear_regression.analytic_grads(x, y, w, b),
-         "autograd": linear_regression.autograd_grads(x, y, w, b)}
-    r["grad_once"], r["grad_twice"] = linear_regression.backward_twice(x, y, w, b)
-    r["losses"] = linear_regression.train(x, y, w, b, linear_regression.EPOCHS,
-                                          linear_regression.LR, zero_grad=True)
-    r["w"], r["b"] = w.detach(), b.detach()
+         "analytic": lesson["analytic_grads"](x, y, w, b),
+         "autograd": lesson["autograd_grads"](x, y, w, b)}
+    r["grad_once"], r["grad_twice"] = lesson["backward_twice"](x, y, w, b)
+    r["losses"] = lesson["train"](x, y, w, b, lesson["EPOCHS"], lesson["LR"], zero_grad=True)
     return r
 
 
-def test_main_gives_the_same_fit(result):
-    r = linear_regression.main([])
-    assert r["final_loss"] == result["losses"][-1] and r["w"] == result["w"].item()
-    assert r["grad_gap"] < 1e-12  # analytic vs autograd, float64
+def run_main(*argv):
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        result = linear_regression.main(list(argv))
+    return out.getvalue().splitlines(), result
+
+
+def test_ten_steps_have_not_converged_and_2000_have():
+    """The fit is compared with numpy's own least squares (polyfit), not with the script's."""
+    x, y = linear_regression.make_data(15, torch.Generator().manual_seed(0))
+    best_w, best_b = np.polyfit(x.numpy(), y.numpy(), 1)  # 0.4958, 0.9438
+    lines, r = run_main()  # the notes' 10 steps
+    assert (round(r["w"], 4), round(r["b"], 4)) == (0.6460, -0.0875)  # as the docstring says
+    assert abs(r["b"] - best_b) > 0.5 and "not converged yet" in lines[-1]
+    lines, r = run_main("--epochs", "2000")
+    assert abs(r["w"] - best_w) < 1e-3 and abs(r["b"] - best_b) < 1e-3
+    assert lines[-1].endswith("converged (within 0.001)")
+    assert sum(s.startswith("epoch: ") for s in lines) == 10  # ten lines, not 2000
 
 
 def closed_form_grads(x, y, w, b):
