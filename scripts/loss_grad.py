@@ -5,12 +5,14 @@ torch.autograd.grad and once through backward(); without requires_grad autograd 
 softmax Jacobian from autograd.grad of each p_i equals p_i(delta_ij - p_j).
 
 Run:    python scripts/loss_grad.py   (or: make loss_grad)
-Expect: tensor(1., grad_fn=<MseLossBackward0>), (tensor([2.]),), w.grad tensor([2.]), the caught
-        error, softmax([2.0, 1.0, 0.1]) = [0.6590, 0.2424, 0.0986] ~ [0.7, 0.2, 0.1], and autograd's
-        softmax Jacobian equal to the formula; well under a second after imports.
+Expect: the notes' tensor(1., grad_fn=<MseLossBackward0>), (tensor([2.]),) and tensor([2.]) on
+        labelled lines, softmax([2.0, 1.0, 0.1]) = [0.6590, 0.2424, 0.0986] ~ [0.7, 0.2, 0.1], and
+        autograd's softmax Jacobian equal to the formula; autograd.grad of a vector refused.
 """
 import argparse
 import math
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -70,7 +72,8 @@ def probabilities_behind_rows(rows):
 
 
 def non_scalar_grad_error(a):
-    """autograd.grad needs a scalar output (the notes' "Loss只能1维"): a whole vector is refused."""
+    """autograd.grad needs a scalar output: the whole vector p is refused. The notes' "Loss只能1维"
+    means one element (p[1], or a (1,) tensor), not one dimension: p is 1-D too."""
     a = a.detach().requires_grad_()
     try:
         torch.autograd.grad(F.softmax(a, dim=0), [a])
@@ -83,47 +86,49 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="LS17: the gradient of MSE and of softmax")
-    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
 
     x, w, y = torch.full([1], X), torch.full([1], W), torch.full([1], Y)  # (1,) each
     mse, grads, w_grad = mse_grad_two_ways(x, w, y)
-    print(mse)  # (2-1)^2
-    print(grads)  # 2*(2-1)*1
-    print(w_grad)
-    error = grad_without_requires_grad(x, w, y)
-    print("without requires_grad_():", "RuntimeError:", error)
+    print("mse = F.mse_loss(x * w, torch.ones(1)) =", mse, " # (2-1)^2")
+    print("torch.autograd.grad(mse, [w]) =", grads, " # 2*(2-1)*1")
+    print("w.grad after mse.backward() =", w_grad)
+    print("without w.requires_grad_(): RuntimeError:", grad_without_requires_grad(x, w, y))
 
     xs, ys = torch.randn(5), torch.randn(5)  # (5,): a batch, where sum and mean differ
     g_sum, g_mean = mse_sum_vs_mean(xs, w, ys)
     print(f"\n# 5 samples: grad of sum (the notes' MSE) = {g_sum.item():.4f}, "
           f"grad of F.mse_loss (a mean) = {g_mean.item():.4f} = 1/5 of it")
 
-    print("\n# softmax")
-    example = torch.tensor(SOFTMAX_EXAMPLE)
-    p_example = F.softmax(example, dim=0)
-    rounded = [round(v, 1) for v in p_example.tolist()]
-    print(f"softmax({SOFTMAX_EXAMPLE}) =", p_example, "~", rounded)
-    # The notes' torch.rand(3) was unseeded: their two printed rows cannot be reproduced, the
-    # formula they illustrate can.
-    a = torch.rand(3)
+    p_example = F.softmax(torch.tensor(SOFTMAX_EXAMPLE), dim=0)
+    print(f"\n# softmax\nF.softmax(tensor({SOFTMAX_EXAMPLE}), dim=0) =", p_example,
+          "| rounded, the notes':", [round(v, 1) for v in p_example.tolist()])
+    a = torch.rand(3)  # the notes' torch.rand(3) was unseeded: their rows cannot be reproduced
     p, jacobian = softmax_jacobian(a)
-    print((jacobian[1],))  # the notes' print(torch.autograd.grad(p[1], [a], retain_graph=True))
-    print((jacobian[2],))
-    formula = torch.diag(p) - torch.outer(p, p)  # p_i(1 - p_i) on the diagonal, -p_i p_j off it
-    gap = (jacobian - formula).abs().max().item()
+    print("a = torch.rand(3) =", a)
+    for i, notes_row in zip([1, 2], NOTES_ROWS):
+        print(f"torch.autograd.grad(p[{i}], [a]) =", (jacobian[i],), "| the notes, for their a:",
+              notes_row)
+    gap = (jacobian - (torch.diag(p) - torch.outer(p, p))).abs().max().item()
     print(f"max |autograd - p_i(delta_ij - p_j)| = {gap:.1e}")
     notes_p = probabilities_behind_rows(NOTES_ROWS)
-    print("the notes' two rows fit one p = ({:.3f}, {:.3f}, {:.3f}): diagonal p_i(1 - p_i) = "
-          "{:.4f}, {:.4f} (notes {}, {})".format(*notes_p, notes_p[1] * (1 - notes_p[1]),
-                                                notes_p[2] * (1 - notes_p[2]),
-                                                NOTES_ROWS[0][1], NOTES_ROWS[1][2]))
-    print("a vector output without grad_outputs:", "RuntimeError:", non_scalar_grad_error(a))
+    diagonal = [notes_p[i] * (1 - notes_p[i]) for i in (1, 2)]  # from the off-diagonal entries
+    print("the notes' rows fit one p = ({:.3f}, {:.3f}, {:.3f}): its p_i(1 - p_i) = {:.4f}, "
+          "{:.4f}, the notes' diagonal {}, {}".format(*notes_p, *diagonal, NOTES_ROWS[0][1],
+                                                      NOTES_ROWS[1][2]))
+    print("torch.autograd.grad(p, [a]), all 3 elements -> RuntimeError:", non_scalar_grad_error(a))
+    return {"mse": mse.item(), "grad": grads[0].item(), "w.grad": w_grad.item(),
+            "softmax_example": p_example.tolist(), "jacobian_gap": gap, "notes_p": notes_p}
 
-    return {"mse": mse, "grads": grads, "w_grad": w_grad, "error": error, "g_sum": g_sum,
-            "g_mean": g_mean, "xs": xs, "ys": ys, "softmax_example": p_example, "a": a, "p": p,
-            "jacobian": jacobian}
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
 
 
 if __name__ == "__main__":

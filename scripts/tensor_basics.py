@@ -120,7 +120,8 @@ def main(argv=None):
     print("t.numpy() is the same memory:", np.shares_memory(t.numpy(), arr))
 
     print("\n# requires_grad needs a floating dtype")
-    print("torch.tensor([1, 2, 3]).requires_grad_() -> RuntimeError:", integer_requires_grad_error())
+    error = integer_requires_grad_error()
+    print("torch.tensor([1, 2, 3]).requires_grad_() -> RuntimeError:", error)
     print("torch.tensor([1., 2., 3.], requires_grad=True).requires_grad:",
           torch.tensor([1.0, 2.0, 3.0], requires_grad=True).requires_grad)
     return {"y.item()": item, **{code: tuple(s) for code, s in (reordered | viewed).items()}}

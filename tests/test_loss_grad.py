@@ -1,50 +1,62 @@
-"""loss_grad.py: the notes' MSE numbers, the sum-vs-mean factor, the softmax Jacobian formula."""
+"""loss_grad.py: the notes' MSE numbers, the sum-vs-mean factor, the softmax Jacobian formula, and
+autograd.grad refusing a vector output (the notes' "Loss只能1维")."""
 import math
 
 import pytest
 import torch
 
 import loss_grad
+from conftest import lesson_namespace
 
 
 @pytest.fixture(scope="module")
-def run():
-    return loss_grad.main([])
+def lesson():
+    return lesson_namespace("loss_grad")  # the lesson alone: no main(), no plumbing
 
 
-def test_prints_the_notes_lines(capsys):
-    loss_grad.main([])
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[:3] == ["tensor(1., grad_fn=<MseLossBackward0>)",  # the notes' In [129]
-                         "(tensor([2.]),)",
-                         "tensor([2.])"]  # In [130]
+def test_prints_the_notes_lines_labelled(capsys):
+    r = loss_grad.main([])
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    # the notes' In [129] and In [130], each value on its own labelled line
+    assert lines[0].startswith("mse = F.mse_loss(x * w, torch.ones(1)) = "
+                               "tensor(1., grad_fn=<MseLossBackward0>)")
+    assert lines[1].startswith("torch.autograd.grad(mse, [w]) = (tensor([2.]),)")
+    assert lines[2] == "w.grad after mse.backward() = tensor([2.])"
+    assert (r["mse"], r["grad"], r["w.grad"]) == (1.0, 2.0, 2.0)  # (2-1)^2, 2(2-1)*1: exact
+    assert "does not require grad" in lines[3]
+    assert "| rounded, the notes': [0.7, 0.2, 0.1]" in out
+    assert ("torch.autograd.grad(p, [a]), all 3 elements -> RuntimeError: "
+            "grad can be implicitly created only for scalar outputs") in out
+    assert r["jacobian_gap"] < 1e-6  # float32
 
 
-def test_mse_and_its_gradient(run):
-    # (wx - y)^2 = (2 - 1)^2 = 1 and 2(wx - y)x = 2: exact in float32
-    assert run["mse"].item() == 1.0
-    assert len(run["grads"]) == 1 and run["grads"][0].tolist() == [2.0]
-    assert run["w_grad"].tolist() == [2.0]
+def test_the_vector_output_error_and_what_one_element_means(lesson):
+    a = torch.tensor([0.2, -1.0, 0.5])
+    assert "only for scalar outputs" in lesson["non_scalar_grad_error"](a)
+    # "1维" is one element, not one dimension: a (1,) slice is accepted like the 0-dim p[1]
+    a.requires_grad_()
+    p = torch.softmax(a, dim=0)
+    (as_slice,) = torch.autograd.grad(p[1:2], [a], retain_graph=True)
+    (as_scalar,) = torch.autograd.grad(p[1], [a])
+    assert torch.equal(as_slice, as_scalar)
 
 
-def test_no_requires_grad_is_an_error(run):
-    assert "does not require grad" in run["error"]
+def test_sum_and_mean_mse_gradients(lesson):
+    g = torch.Generator().manual_seed(4)
+    xs, ys = torch.randn(5, generator=g), torch.randn(5, generator=g)
+    g_sum, g_mean = lesson["mse_sum_vs_mean"](xs, torch.full([1], 2.0), ys)
+    notes_formula = 2 * sum((2.0 * xi - yi) * xi for xi, yi in zip(xs.tolist(), ys.tolist()))
+    assert g_sum.item() == pytest.approx(notes_formula, rel=1e-5)  # float32 in the script
+    assert g_mean.item() == pytest.approx(notes_formula / 5, rel=1e-5)
 
 
-def test_sum_and_mean_mse_gradients(run):
-    xs, ys, w = run["xs"].double(), run["ys"].double(), 2.0
-    notes_formula = 2 * sum((w * xi - yi) * xi for xi, yi in zip(xs.tolist(), ys.tolist()))
-    torch.testing.assert_close(run["g_sum"].double(), torch.tensor([notes_formula],
-                                                                    dtype=torch.float64),
-                               rtol=1e-5, atol=1e-5)  # float32 in the script
-    torch.testing.assert_close(run["g_mean"] * 5, run["g_sum"])
-
-
-def test_softmax_example_rounds_to_the_notes(run):
+def test_softmax_example_rounds_to_the_notes():
     exps = [math.exp(v) for v in (2.0, 1.0, 0.1)]
-    expected = torch.tensor([e / sum(exps) for e in exps])
-    torch.testing.assert_close(run["softmax_example"], expected)
-    assert [round(v, 1) for v in run["softmax_example"].tolist()] == [0.7, 0.2, 0.1]  # the notes
+    expected = [e / sum(exps) for e in exps]
+    r = loss_grad.main([])
+    assert r["softmax_example"] == pytest.approx(expected, rel=1e-6)
+    assert [round(v, 1) for v in expected] == [0.7, 0.2, 0.1]  # the notes' rounding
 
 
 def softmax_jacobian_formula(a):
@@ -56,16 +68,10 @@ def softmax_jacobian_formula(a):
                         dtype=torch.float64)
 
 
-def test_softmax_jacobian_of_the_run(run):
-    assert run["jacobian"].shape == (3, 3)
-    expected = softmax_jacobian_formula(run["a"].double())
-    torch.testing.assert_close(run["jacobian"].double(), expected, rtol=1e-5, atol=1e-6)  # float32
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_softmax_jacobian_is_exact_in_float64(seed):
+def test_softmax_jacobian_is_exact_in_float64(lesson, seed):
     a = torch.randn(5, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-    p, jacobian = loss_grad.softmax_jacobian(a)
+    p, jacobian = lesson["softmax_jacobian"](a)
     torch.testing.assert_close(jacobian, softmax_jacobian_formula(a), rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(jacobian.sum(dim=0), torch.zeros(5, dtype=torch.float64),
                                rtol=0, atol=1e-15)  # sum_i p_i = 1 does not move: columns sum to 0
