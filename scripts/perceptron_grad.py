@@ -4,11 +4,13 @@ A sigmoid perceptron O = sigmoid(x @ w.T) trained towards t = 1: autograd's w.gr
 notes' derivation dE/dw_jk = (O_k - t_k) O_k (1 - O_k) x_j for E = 1/2 sum_k (O_k - t_k)^2, and the
 factor 2/K that F.mse_loss (a mean over the K outputs, without the 1/2) puts between them.
 
-Run:    python scripts/perceptron_grad.py   (or: make perceptron_grad)
-Expect: w.grad (1, 10) equal to 2x the notes' formula for one output, and w.grad (2, 10) equal to
-        the formula exactly for two outputs; well under a second after imports.
+Run:    python scripts/perceptron_grad.py   (or: make perceptron_grad; --outputs 3 for 2/3)
+Expect: "w.grad / formula = 2.000000" for one output (w.grad (1, 10) is twice the notes' formula),
+        "= 1.000000" for two (w.grad (2, 10) equals it); w.grad has rank 1.
 """
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,29 +37,14 @@ def notes_formula(x, o, t):
     return delta.t() @ x  # (K, 1) @ (1, FEATURES) -> (K, FEATURES), the shape of w
 
 
-def mse_factor(outputs):
-    """F.mse_loss = 1/K sum (O - t)^2 = (2/K) E, so its gradient is (2/K) times the notes' one."""
-    return 2 / outputs
+def ratio_to_formula(grad, formula):
+    """The least-squares factor c in grad = c * formula: F.mse_loss = (2/K) E predicts c = 2/K."""
+    return ((grad * formula).sum() / (formula * formula).sum()).item()
 
 
-def show_case(title, x, w, t):
-    """Print w.grad, the notes' formula times the factor, and the factor; return them."""
-    o, grad = autograd_grad(x, w, t)
-    formula = notes_formula(x, o, t)
-    factor = mse_factor(t.shape[1])
-    ratio = ((grad * formula).sum() / (formula * formula).sum()).item()  # least squares fit
-    print(f"\n# {title}: O = {o.squeeze(0).tolist()}")
-    print(grad)  # the notes' print(w.grad)
-    print(f"notes' (O_k-t_k) O_k(1-O_k) x_j times 2/K = {factor:g}:")
-    print(factor * formula)
-    print(f"w.grad / formula = {ratio:.6f}")
-    return {"x": x, "w": w, "t": t, "o": o, "grad": grad, "formula": formula, "factor": factor,
-            "ratio": ratio}
-
-
-def rank_of(grad):
-    """w.grad of a one-sample perceptron is an outer product δ xᵀ (δ_k = (O_k − t_k)O_k(1 − O_k)),
-    so all its rows are multiples of x: rank 1. Returned as σ2/σ1, the singular-value ratio."""
+def rank_ratio(grad):
+    """w.grad of a one-sample perceptron is an outer product delta x^T: every row a multiple of
+    x, rank 1. Returned as sigma2/sigma1 (0 for rank 1), from the singular values."""
     s = torch.linalg.svdvals(grad.double())
     return (s[1] / s[0]).item() if len(s) > 1 else 0.0
 
@@ -68,33 +55,39 @@ def main(argv=None):
         description="LS19: perceptron gradients vs the notes")
     parser.add_argument("--outputs", type=positive_int, default=OUTPUTS,
                         help="outputs K of the multi-output perceptron")
-    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
 
     print("E = 1/2 sum_k (O_k - t_k)^2 in the notes; F.mse_loss = 1/K sum_k (O_k - t_k)^2 = 2E/K")
-    x = torch.randn(1, FEATURES)
-    single = show_case("single output", x, torch.randn(1, FEATURES), torch.ones(1, 1))
-    print("one output: the mean is over 1 element and there is no 1/2, so w.grad = 2 x the notes'")
-
-    x = torch.randn(1, FEATURES)
-    multi = show_case(f"{args.outputs} outputs", x, torch.randn(args.outputs, FEATURES),
-                      torch.ones(1, args.outputs))
-    if args.outputs == 2:
-        print("two outputs: the mean's 1/2 cancels the square's 2: w.grad = the notes' formula")
-    print(f"rows of w.grad are multiples of x (one sample): sigma2/sigma1 = "
-          f"{rank_of(multi['grad']):.1e}, rank 1")
-    return {"single": single, "multi": multi}
+    ratios = {}
+    for k in (1, args.outputs):  # the notes' single output, then K outputs
+        x, w, t = torch.randn(1, FEATURES), torch.randn(k, FEATURES), torch.ones(1, k)
+        o, grad = autograd_grad(x, w, t)
+        formula = notes_formula(x, o, t)
+        ratios[k] = ratio_to_formula(grad, formula)
+        print(f"\n# K = {k} ({'single' if k == 1 else 'multi'}-output perceptron): O =", o)
+        print("w.grad =", grad)  # the notes' print(w.grad)
+        print(f"the notes' (O_k - t_k) O_k (1 - O_k) x_j times 2/K = {2 / k:g}:\n{2 / k * formula}")
+        print(f"w.grad / formula = {ratios[k]:.6f}, 2/K = {2 / k:.6f}")
+    print(f"\nrows of w.grad (K = {args.outputs}) are multiples of x (one sample): "
+          f"sigma2/sigma1 = {rank_ratio(grad):.1e}, rank 1")
+    return {"ratio_1": ratios[1], f"ratio_{args.outputs}": ratios[args.outputs],
+            "rank_ratio": rank_ratio(grad)}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
 def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
+    if int(text) <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return int(text)
 
 
 if __name__ == "__main__":
