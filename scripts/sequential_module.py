@@ -8,12 +8,13 @@ with identical outputs.
 Run:    python scripts/sequential_module.py [--out DIR]        (or: make sequential_module)
 Expect: two stacked Linear layers vs the merged one differ by ~1e-16 (float64); seq_net[0] is
         Linear(in_features=2, out_features=4, bias=True) with a (4, 2) weight; 4 parameter tensors;
-        torch.load refuses the whole-model file by default (weights_only=True since torch 2.6);
-        both reloaded models give outputs identical to the original (difference 0.0). Files go
-        to DIR, or to a temporary folder removed at exit. Under a second after imports.
+        torch.load(..., weights_only=True) refuses the whole-model file (the default since torch
+        2.6); both reloaded models give outputs identical to the original (difference 0.0).
+        Files go to DIR, or to a temporary folder removed at exit.
 """
 import argparse
 import pickle
+import sys
 import tempfile
 from pathlib import Path
 
@@ -68,67 +69,24 @@ class Net(nn.Module):
         return self.layer3(x)
 
 
-def check_writable(out):
-    """Create `out` and try a scratch file there first, so a bad folder fails before any save."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise SystemExit(f"error: cannot write to --out {out}: {e.strerror or e}")
-
-
-def unpickler_reason(message):
-    """The one informative sentence of torch.load's long refusal (which class was not allowed)."""
-    for line in message.splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:")[1].split(". Please")[0].strip()
-    return message.splitlines()[0]
-
-
 def save_and_load(seq_net, out):
-    """Save the whole model and the state_dict; load both back. Returns the models and a note."""
+    """Save the whole model and the state_dict in `out`; load both back. Returns the two models
+    and whether torch.load(..., weights_only=True) refused the whole model."""
     model_path, params_path = out / "save_seq_net.pth", out / "save_seq_net_params.pth"
     torch.save(seq_net, model_path)  # pickles the module object itself, class by import path
     torch.save(seq_net.state_dict(), params_path)  # only a dict of names -> tensors
-    try:  # torch >= 2.6 loads with weights_only=True: a pickled module is refused
-        torch.load(model_path)
-        refused = None
-    except pickle.UnpicklingError as e:
-        refused = unpickler_reason(str(e))
+    try:  # weights_only=True (the default since torch 2.6, said here for older ones) loads
+        torch.load(model_path, weights_only=True)  # tensors only: a pickled module is refused
+        refused = False
+    except pickle.UnpicklingError:
+        refused = True
     # The notes: torch.load('save_seq_net.pth'). Now weights_only=False must be asked for; it
     # unpickles arbitrary objects, so a file from someone else could run any code on load. The
     # state_dict needs no such trust (tensors only) and survives renaming or moving the class.
     seq_net1 = torch.load(model_path, weights_only=False)
     seq_net2 = build_seq_net()  # the state_dict way: rebuild the model, then load the tensors
-    seq_net2.load_state_dict(torch.load(params_path))
-    return seq_net1, seq_net2, refused, (model_path, params_path)
-
-
-def run(out):
-    """Everything that needs the output folder; returns the results for main."""
-    seq_net = build_seq_net()
-    print(seq_net[0])  # Sequential can be indexed like a list
-    w0 = seq_net[0].weight
-    print(w0)
-    param = list(seq_net.parameters())  # parameters() is a generator: list() it to look twice
-    print("parameters:", [tuple(p.shape) for p in param])
-    optimizer = torch.optim.SGD(seq_net.parameters(), 1.)  # the notes named it optim
-    x = torch.randn(N_SAMPLES, 2)  # (8, 2)
-    loss = seq_net(x).pow(2).mean()  # one step, so the saved weights are not just the init
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-
-    seq_net1, seq_net2, refused, paths = save_and_load(seq_net, out)
-    print(f"\nsaved {paths[0].name} and {paths[1].name} in {out}")
-    print(f"torch.load(whole model) with the default weights_only=True refuses it: {refused}")
-    with torch.no_grad():
-        y, y1, y2 = seq_net(x), seq_net1(x), seq_net2(x)  # (8, 1) each
-    print(f"max |difference| after reload: whole model {(y - y1).abs().max().item()}, "
-          f"state_dict {(y - y2).abs().max().item()}")
-    return {"seq_net": seq_net, "param_shapes": [tuple(p.shape) for p in param], "x": x,
-            "y": y, "y_whole": y1, "y_state_dict": y2, "refused": refused, "paths": paths}
+    seq_net2.load_state_dict(torch.load(params_path, weights_only=True))
+    return seq_net1, seq_net2, refused
 
 
 def main(argv=None):
@@ -138,25 +96,47 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the saved .pth files; none: a temporary folder, "
                              "removed at exit")
-    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
-    if args.out is not None:
-        check_writable(args.out)  # fail before printing or saving anything
 
     diff = compare_two_vs_one(MERGE_SIZES, N_SAMPLES)
     print(f"two Linear layers, no activation, vs one merged Linear: max |difference| {diff:.1e}\n")
-
     net = Net(2, 4, 1)
-    print(net)
-    print("net.layer1 ->", net.layer1, "\n")  # a layer is reached by its attribute name
+    print(f"net = Net(2, 4, 1):\n{net}\nnet.layer1: {net.layer1}\n")  # a layer by its name
 
-    if args.out is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            results = run(Path(tmp))
-    else:
-        results = run(args.out)
-    return {"merge_diff": diff, **results}
+    seq_net = build_seq_net()
+    print(f"seq_net[0]: {seq_net[0]}")  # Sequential can be indexed like a list
+    print(f"seq_net[0].weight: {seq_net[0].weight}")  # a Parameter: requires_grad=True
+    param = list(seq_net.parameters())  # parameters() is a generator: list() it to look twice
+    print("seq_net.parameters() shapes:", [tuple(p.shape) for p in param])
+    optimizer = torch.optim.SGD(seq_net.parameters(), 1.)  # the notes named it optim
+    x = torch.randn(N_SAMPLES, 2)  # (8, 2)
+    loss = seq_net(x).pow(2).mean()  # one step, so the saved weights are not just the init
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        seq_net1, seq_net2, refused = save_and_load(seq_net, out)
+        print(f"\nsaved save_seq_net.pth and save_seq_net_params.pth in {out}")
+    print(f"torch.load(whole model, weights_only=True) refused it: {refused}")
+    with torch.no_grad():
+        y, y1, y2 = seq_net(x), seq_net1(x), seq_net2(x)  # (8, 1) each
+    whole, state = (y - y1).abs().max().item(), (y - y2).abs().max().item()
+    print(f"max |difference| after reload: whole model {whole}, state_dict {state}")
+    return {"merge_diff": diff, "param_shapes": [tuple(p.shape) for p in param],
+            "refused": refused, "reload_diffs": (whole, state)}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,27 @@
 """1.2 Sequential / Module: no activation = one layer; save and load both ways."""
+import contextlib
+import io
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 from torch.testing import assert_close
 
 import sequential_module
+from conftest import lesson_namespace
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
-    return sequential_module.main(["--out", str(tmp_path_factory.mktemp("out"))])
+def run(tmp_path_factory):
+    """main() with --out in a folder of the test's, run once: (its lines, its result, folder)."""
+    out = tmp_path_factory.mktemp("out") / "new"  # a folder main has to make
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        result = sequential_module.main(["--out", str(out)])
+    return printed.getvalue().splitlines(), result, out
 
 
-def test_two_linear_layers_are_one():
+def test_two_linear_layers_are_one(run):
     torch.manual_seed(1)
     l1, l2 = nn.Linear(6, 7, dtype=torch.float64), nn.Linear(7, 3, dtype=torch.float64)
     x = torch.randn(20, 6, dtype=torch.float64)
@@ -22,47 +31,39 @@ def test_two_linear_layers_are_one():
         # With a nonlinearity in between the same merge no longer reproduces the output.
         assert (merged(x) - l2(torch.tanh(l1(x)))).abs().max() > 1e-2
     assert_close(merged.weight, l2.weight @ l1.weight)
+    assert run[1]["merge_diff"] < 1e-12  # what main printed: rounding only
 
 
-def test_merge_difference_is_rounding(result):
-    assert result["merge_diff"] < 1e-12
-
-
-def test_sequential_indexing_and_parameters(result):
-    seq_net = result["seq_net"]
-    assert isinstance(seq_net[0], nn.Linear) and isinstance(seq_net[1], nn.Tanh)
-    assert seq_net[0].weight.shape == (4, 2)
+def test_sequential_indexing_and_parameters(run):
+    lines, result, _ = run
+    assert "seq_net[0]: Linear(in_features=2, out_features=4, bias=True)" in lines  # the notes'
+    assert lines[lines.index("seq_net[0].weight: Parameter containing:") + 4].endswith(
+        "requires_grad=True)")  # (4, 2): four rows, the last one closing with requires_grad
     assert result["param_shapes"] == [(4, 2), (4,), (1, 4), (1,)]
 
 
 def test_module_subclass_forward():
+    lesson = lesson_namespace("sequential_module")  # the lesson part alone, as copied out
     torch.manual_seed(0)
-    net = sequential_module.Net(2, 4, 1)
+    net = lesson["Net"](2, 4, 1)
     x = torch.randn(5, 2)
     with torch.no_grad():
         assert_close(net(x), net.layer3(net.layer1(x) + torch.tanh(net.layer2[0](x))))
 
 
-def test_reloaded_models_give_identical_outputs(result, tmp_path):
-    assert torch.equal(result["y_whole"], result["y"])
-    assert torch.equal(result["y_state_dict"], result["y"])
-    assert "Sequential" in result["refused"]  # weights_only=True refuses a pickled module
-    model_path, params_path = result["paths"]
-    assert model_path.exists() and params_path.exists()
-    state = torch.load(params_path)  # the safe default loads a state_dict fine
+def test_reloaded_models_give_identical_outputs(run):
+    _, result, out = run
+    assert result["reload_diffs"] == (0.0, 0.0)
+    assert result["refused"]  # weights_only=True refuses a pickled module
+    state = torch.load(out / "save_seq_net_params.pth", weights_only=True)  # a state_dict: fine
     assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]
-    assert torch.equal(state["0.weight"], result["seq_net"][0].weight.detach())
+    whole = torch.load(out / "save_seq_net.pth", weights_only=False)
+    assert isinstance(whole, nn.Sequential) and torch.equal(whole[0].weight, state["0.weight"])
 
 
 def test_default_out_is_a_temporary_folder_removed_at_exit():
-    paths = sequential_module.main([])["paths"]
-    assert not paths[0].parent.exists()
-
-
-def test_unwritable_out_is_one_clear_error(tmp_path):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("not a folder")
-    with pytest.raises(SystemExit) as exc:
-        sequential_module.main(["--out", str(blocker / "sub")])
-    assert str(exc.value.code).startswith("error: cannot write to --out")  # exit status 1
-    assert blocker.read_text() == "not a folder"
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        sequential_module.main([])
+    line = next(s for s in printed.getvalue().splitlines() if s.startswith("saved "))
+    folder = line.split(" in ")[-1]
+    assert folder and not Path(folder).exists()
