@@ -10,10 +10,11 @@ Expect: numpy gives float64; the notes' `.data =` turns the weight into float64 
         input fails), copy_ keeps float32 with values in [3, 5) and the bias unchanged; every Linear
         re-drawn from N(0, 0.5²); on an 800 -> 400 layer the empirical stds match the formulas to
         within 0.3% (xavier_uniform_ 0.0408, kaiming_normal_ 0.0500, nn.Linear's default 0.0204).
-        Under a second after imports.
 """
 import argparse
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -79,13 +80,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="1.4 parameter initialisation")
-    parser.add_argument("--seed", type=int, default=SEED, help="random seed")
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)  # a seeded numpy generator, not the global np.random
 
     net1 = build_net(NET_SIZES)
-    print(net1)
+    print(f"net1:\n{net1}")
     array = rng.uniform(*UNIFORM_RANGE, size=tuple(net1[0].weight.shape))  # (4, 3)
     print("np.random.uniform(3, 5, size=(4, 3)).dtype:", array.dtype)
     dtype, error = notes_data_assignment(build_net(NET_SIZES)[0], array)
@@ -93,9 +94,9 @@ def main(argv=None):
           f"forward on float32 -> RuntimeError: {error}")
     bias_before = net1[0].bias.detach().clone()
     assign_from_numpy(net1[0], array)
-    print(f"with weight.copy_(...): dtype {net1[0].weight.dtype}\n{net1[0].weight}")
-    print("bias unchanged:", torch.equal(net1[0].bias, bias_before))
-    uniform_weight = net1[0].weight.detach().clone()  # the loop below draws over it
+    print(f"with weight.copy_(...): dtype {net1[0].weight.dtype}")
+    print(f"net1[0].weight: {net1[0].weight}")
+    print("net1[0].bias unchanged:", torch.equal(net1[0].bias, bias_before))
 
     init_linears_normal(net1, rng, NORMAL_STD)
     print(f"\nafter the loop, Linear weight stds (drawn from N(0, {NORMAL_STD}²)):",
@@ -106,9 +107,15 @@ def main(argv=None):
     for name, (empirical, formula) in stats.items():
         print(f"{name:<20} {empirical:14.5f} {formula:9.5f}")
     print(f"xavier_uniform_ max |w| {xavier_max:.5f} <= bound √(6/(fan_in+fan_out)) = {bound:.5f}")
-    return {"numpy_dtype": array.dtype, "notes_dtype": dtype, "notes_error": error, "net1": net1,
-            "array": array, "uniform_weight": uniform_weight, "bias_before": bias_before,
-            "stats": stats, "xavier_max": xavier_max, "xavier_bound": bound}
+    return {"notes_dtype": dtype, "stats": stats, "xavier_max": xavier_max}
+
+
+# ---- plumbing: identical in every script (tests/test_contract.py) ----
+
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
 
 
 if __name__ == "__main__":

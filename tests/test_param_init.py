@@ -1,4 +1,6 @@
 """1.4 parameter initialisation: numpy assignment, the loop over layers, nn.init statistics."""
+import contextlib
+import io
 import math
 
 import numpy as np
@@ -7,29 +9,37 @@ import torch
 from torch import nn
 
 import param_init
+from conftest import lesson_namespace
 
 
 @pytest.fixture(scope="module")
 def result():
-    return param_init.main([])
+    with contextlib.redirect_stdout(io.StringIO()):
+        return param_init.main([])
 
 
-def test_numpy_assignment_keeps_float32(result):
-    assert result["numpy_dtype"] == np.float64
+def test_numpy_assignment_keeps_float32():
+    lesson = lesson_namespace("param_init")  # the lesson part alone, as a learner copies it
+    array = np.random.default_rng(1).uniform(3, 5, size=(4, 3))
+    assert array.dtype == np.float64
     # The notes' `.data =` swaps in the float64 tensor; a float32 input then fails.
-    assert result["notes_dtype"] == torch.float64 and "dtype" in result["notes_error"]
-    w = result["uniform_weight"]
-    assert w.dtype == torch.float32 and w.shape == (4, 3)
-    assert torch.equal(w, torch.from_numpy(result["array"].astype(np.float32)))
-    assert 3 <= w.min().item() and w.max().item() < 5
-    assert torch.equal(result["net1"][0].bias.detach(), result["bias_before"])
+    dtype, error = lesson["notes_data_assignment"](nn.Linear(3, 4), array)
+    assert dtype == torch.float64 and "dtype" in error
+    layer = nn.Linear(3, 4)
+    bias = layer.bias.detach().clone()
+    lesson["assign_from_numpy"](layer, array)
+    assert layer.weight.dtype == torch.float32 and layer.weight.requires_grad
+    assert torch.equal(layer.weight.detach(), torch.from_numpy(array.astype(np.float32)))
+    assert 3 <= layer.weight.min().item() and layer.weight.max().item() < 5
+    assert torch.equal(layer.bias.detach(), bias)  # only the weight was set
 
 
-def test_loop_redraws_every_linear_in_order(result):
-    rng = np.random.default_rng(param_init.SEED)
-    rng.uniform(3, 5, size=(4, 3))  # the draw main makes first
+def test_loop_redraws_every_linear_in_order():
+    net = param_init.build_net(param_init.NET_SIZES)
+    param_init.init_linears_normal(net, np.random.default_rng(2), 0.5)
+    rng = np.random.default_rng(2)  # the same draws, made here: layer by layer, (out, in)
     expected = [rng.normal(0, 0.5, size=shape) for shape in [(4, 3), (5, 4), (2, 5)]]
-    linears = [m for m in result["net1"] if isinstance(m, nn.Linear)]
+    linears = [m for m in net if isinstance(m, nn.Linear)]
     assert len(linears) == 3
     for layer, e in zip(linears, expected):
         assert layer.weight.dtype == torch.float32
@@ -44,17 +54,16 @@ FAN_IN, FAN_OUT = 800, 400
 
 def test_init_stds_match_their_formulas(result):
     assert (param_init.FAN_IN, param_init.FAN_OUT) == (FAN_IN, FAN_OUT)
-    stats = result["stats"]
+    assert result["notes_dtype"] == torch.float64  # what main printed for the notes' .data =
     expected = {"xavier_uniform_": math.sqrt(2 / (FAN_IN + FAN_OUT)),  # 0.040825
                 "kaiming_normal_": math.sqrt(2 / FAN_IN),  # 0.05
                 "nn.Linear default": math.sqrt(1 / (3 * FAN_IN))}  # U(±1/√fan_in): 0.020412
     for name, std in expected.items():
-        assert stats[name][0] == pytest.approx(std, rel=0.01), name
+        assert result["stats"][name][0] == pytest.approx(std, rel=0.01), name
 
 
 def test_xavier_uniform_bound(result):
     bound = math.sqrt(6 / (FAN_IN + FAN_OUT))  # 0.070711
-    assert result["xavier_bound"] == pytest.approx(bound)
     # All draws lie inside the bound, and with 320k of them the largest is within 0.1% of it
     # (the chance that none exceeds 0.999·bound is 0.999^320000 ≈ e^-320).
     assert 0.999 * bound <= result["xavier_max"] <= bound
