@@ -7,8 +7,8 @@ and why it wants logits; binary cross entropy three ways; why not MSE.
 
 Run:    python scripts/entropy.py   (or: make entropy)
 Expect: H = tensor(2.), tensor(1.3568), tensor(0.0342); the exam 0.469 and 1 bit; P = Q: KL = 0;
-        cross_entropy of softmax outputs stuck in [1.4612, 2.4612], its gradient shrunk; at logit -10
-        dMSE/dlogit = -9.1e-05 vs dBCE/dlogit = -1.0.
+        cross_entropy of softmax outputs stuck in [1.4612, 2.4612], its gradient shrunk; at
+        logit -10 dMSE/dlogit = -9.1e-05 vs dBCE/dlogit = -1.0.
 """
 import argparse
 import math
