@@ -2,17 +2,19 @@
 
 fast.ai 2019 lesson 9: multiply a vector by the same random 512x512 matrix 100 times, as if through
 100 layers: with std-1 weights it overflows to nan, scaled by 0.01 it vanishes to exactly 0, scaled
-by 1/sqrt(512) it stays at scale; the mean/sqr experiments show why: a sum of 512 unit-variance
-products has E[y^2] = 512, and after a ReLU half of it, hence sqrt(2/512) (Kaiming).
+by 1/sqrt(512) it stays at scale; the notes' other two strategies: an orthogonal matrix keeps |x|
+exactly, one divided by its spectral norm cannot overflow but still vanishes (x ~1/2 per layer).
+The mean/sqr experiments show why: a sum of 512 unit-variance products has E[y^2] = 512, and
+after a ReLU half of it, hence sqrt(2/512) (Kaiming).
 
 Run:    python scripts/good_init.py [--plot std.png]        (or: make good_init)
-Expect: nan at iteration ~27 (the notes: 28); exactly 0.0 with x0.01; std 0.4-900 (median ~4;
-        the notes: 0.93) with 1/sqrt(512); sqr ~512, ~1, ReLU mean ~1/pi sqr ~0.5, ~256, ~1.0
-        next to the notes' values and their closed forms; ~3 s on a 2-core CPU (mostly imports).
+Expect: nan at iteration ~27 (the notes: 28); exactly 0.0 with x0.01; /sqrt(512) neither (the
+        notes: std 0.93); orthogonal |x| ratio 1.0000; sqr ~512, ~1, ReLU mean ~1/pi sqr ~0.5,
+        ~256, ~1.0 next to the notes' values and their closed forms.
 """
 import argparse
 import math
-import os
+import sys
 from pathlib import Path
 
 import torch
@@ -40,6 +42,15 @@ def chain(x, a, layers):
     return x, stds
 
 
+def scaled_matrices(n):
+    """a = randn(n, n) scaled three ways (the lesson), and the notes' two other strategies: an
+    orthogonal matrix (keeps |x|) and a divided by its spectral norm M (|a @ x| <= M |x|)."""
+    a = torch.randn(n, n)  # (512, 512)
+    return {"x1": a, "x0.01": a * 0.01, "/sqrt(512)": a / math.sqrt(n),
+            "orthogonal_": torch.nn.init.orthogonal_(torch.empty(n, n)),
+            "/spectral norm": a / torch.linalg.matrix_norm(a, ord=2)}
+
+
 def first_nan(x, a, layers):
     """The lesson's loop that stops at the first nan: returns its (0-based) iteration."""
     for i in range(layers):
@@ -49,11 +60,10 @@ def first_nan(x, a, layers):
     return None
 
 
-def run_chains(n, layers):
-    """The three scalings of the same kind of random matrix: std 1, x0.01 and /sqrt(n)."""
+def run_chains(x, matrices, layers):
+    """The same x (512,) through each matrix `layers` times: final x, (mean, std), stds."""
     out = {}
-    for name, scale in [("x1", 1.0), ("x0.01", 0.01), ("/sqrt(512)", 1 / math.sqrt(n))]:
-        x, a = torch.randn(n), torch.randn(n, n) * scale  # (512,), (512, 512)
+    for name, a in matrices.items():
         final, stds = chain(x, a, layers)
         out[name] = {"final": final, "stats": (final.mean().item(), final.std().item()),
                      "stds": stds}
@@ -100,32 +110,36 @@ def run_experiments(n, trials, scalar_trials):
     }
 
 
-def plot_stds(chains, path):
-    """Save the std after each layer for the three scalings (log scale: inf, nan and 0 drop out)."""
-    plt = agg_pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
+def plot_stds(path, chains):
+    """--plot: the std after each layer per matrix (log scale: inf, nan and 0 drop out)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(7, 4), layout="tight")
+    ax = fig.subplots()
     for name, c in chains.items():
-        ax.plot(range(1, len(c["stds"]) + 1), c["stds"], label=f"a = randn(512, 512) {name}")
-    ax.set(yscale="log", xlabel="layer", ylabel="std of x", title="x = a @ x, 100 times")
-    ax.legend()
-    save_figure(fig, path)
+        ax.plot(range(1, len(c["stds"]) + 1), c["stds"], label=name)
+    ax.set(yscale="log", xlabel="layer", ylabel="std of x",
+           title="x = a @ x, 100 times: a = randn(512, 512) scaled, or orthogonal")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100)
+    print(f"plot written to {path}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="lesson 9: why you need a good init")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", type=png_path, metavar="FILE.png",
-                        help="save the std per layer of the three scalings to this PNG")
-    args = parser.parse_args(argv)
+                        help="draw the std per layer of each matrix")
+    args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
 
     print(f"# x = a @ x, {LAYERS} times, x = randn({N}), a = randn({N}, {N}) * scale: (mean, std)")
-    chains = run_chains(N, LAYERS)
+    x = torch.randn(N)  # (512,)
+    chains = run_chains(x, scaled_matrices(N), LAYERS)
     for name, c in chains.items():
-        print(f"{name:<11} notes: ({NOTES[name][0]:.4f}, {NOTES[name][1]:.4f})  "
-              f"ours: ({c['stats'][0]:.4f}, {c['stats'][1]:.4f})")
+        notes = "({:.4f}, {:.4f})".format(*NOTES[name]) if name in NOTES else "-"
+        print(f"{name:<15} notes: {notes:<17} ours: ({c['stats'][0]:.4g}, {c['stats'][1]:.4g})")
     nan_iter = first_nan(torch.randn(N), torch.randn(N, N), LAYERS)
     print(f"first nan at iteration i = {nan_iter} (0-based)   notes: {NOTES['nan_iter']}   "
           f"estimate: float32 overflows at {FLOAT32_MAX:.3g} = sqrt(512)^"
@@ -136,6 +150,11 @@ def main(argv=None):
           "below float32's smallest)")
     print("/sqrt(512): the same matrix 100 times scales x by about |largest eigenvalue|^100, and "
           "that eigenvalue is ~1 (within a few %): std stays at scale, not exactly 1")
+    norm_ratio = (chains["orthogonal_"]["final"].norm() / x.norm()).item()
+    spectral_factor = (chains["/spectral norm"]["stats"][1] / x.std().item()) ** (1 / LAYERS)
+    print(f"orthogonal_: |x| after / before = {norm_ratio:.6f} (an orthogonal matrix keeps the "
+          f"L2 norm); /spectral norm: std x {spectral_factor:.3f} per layer (never overflows, "
+          "still vanishes: randn's largest |eigenvalue| is ~half its spectral norm)")
 
     print("\n# averages over the experiments: (mean, sqr = mean of y^2)")
     experiments = run_experiments(N, TRIALS, SCALAR_TRIALS)
@@ -145,10 +164,10 @@ def main(argv=None):
               f"closed form: ({closed[0]:.4f}, {closed[1]:.4f})")
     print(f"magic numbers: 1/sqrt(512) = {1 / math.sqrt(N)} (not far from 0.01, yet "
           f"0.01 vanishes), sqrt(2/512) = {math.sqrt(2 / N):.4f} with a ReLU")
-
-    if args.plot is not None:
-        plot_stds(chains, args.plot)
-    return {"nan_iter": nan_iter, "zeros": zeros,
+    if args.plot:
+        plot_stds(args.plot, chains)
+    return {"nan_iter": nan_iter, "zeros": zeros, "orthogonal_norm_ratio": norm_ratio,
+            "spectral_factor": spectral_factor,
             "final_stats": {name: c["stats"] for name, c in chains.items()},
             "stds": {name: c["stds"] for name, c in chains.items()},
             "experiments": {name: ours for name, (ours, _) in experiments.items()}}
@@ -156,37 +175,17 @@ def main(argv=None):
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
 def png_path(text):
-    """argparse type for --plot: a .png file in a folder that exists, checked before any work."""
-    path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(f"{text}: the plot is a PNG, name it FILE.png")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent}")
-    return path
-
-
-def agg_pyplot():
-    """matplotlib.pyplot on the Agg backend (files only, no display), imported only for --plot."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def save_figure(fig, path):
-    """Write the figure to `path` as PNG via a temporary file, so a failure leaves no half file."""
-    plt = agg_pyplot()
-    tmp = path.with_name(path.name + ".part")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
-    finally:
-        plt.close(fig)
-    print(f"plot written to {path}")
+    """--plot: a .png in a folder that exists, checked before any work."""
+    if not text.lower().endswith(".png") or not Path(text).parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: give FILE.png in a folder that exists")
+    return Path(text)
 
 
 if __name__ == "__main__":
