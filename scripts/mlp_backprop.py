@@ -104,7 +104,8 @@ def main(argv=None):
     diffs = compare(manual, autograd_grads(x, params, t))
     print(f"sizes {args.sizes}, {args.samples} samples, float64")
     for name, (shape, diff) in diffs.items():
-        print(f"dE/d{name} {'x'.join(map(str, shape)):>5}: max |delta rule - autograd| = {diff:.1e}")
+        shape = "x".join(map(str, shape))
+        print(f"dE/d{name} {shape:>5}: max |delta rule - autograd| = {diff:.1e}")
     worst = max(diff for _, diff in diffs.values())
     if worst > TOLERANCE:
         raise SystemExit(f"error: the delta rule is off by {worst:.1e} > {TOLERANCE:g}")

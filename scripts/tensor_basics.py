@@ -5,8 +5,9 @@ unsqueeze/squeeze; permute/transpose/view; in-place ops ending in _; the numpy r
 memory); and that requires_grad needs a floating dtype.
 
 Run:    python scripts/tensor_basics.py        (or: make tensor_basics)
-Expect: the shapes of the notes' comments, "x.permute(1, 0, 2): torch.Size([4, 3, 5])", then
-        [5, 3, 4] after .transpose(0, 2), [12, 5] after .view(-1, 5), [3, 20] after .view(3, 20).
+Expect: the notes' lines with the shapes of their comments, "x = x.permute(1, 0, 2)  #
+        torch.Size([4, 3, 5])", then [5, 3, 4] after x.transpose(0, 2), [12, 5] after
+        x.view(-1, 5), [3, 20] after x.view(3, 20).
 """
 import argparse
 import sys
@@ -48,7 +49,7 @@ def reorder_dims(x):
     x2 = x1.transpose(0, 2)  # (5, 3, 4)
     # x2.view(-1, 5) would raise: view needs contiguous memory, which permute/transpose give up
     return {"x = x.permute(1, 0, 2)": x1.shape, "x = x.transpose(0, 2)": x2.shape,
-            "x.reshape(-1, 5), no view": x2.reshape(-1, 5).shape}  # reshape copies when it must
+            "x.reshape(-1, 5) [view fails]": x2.reshape(-1, 5).shape}  # reshape copies when it must
 
 
 def reshape_with_view(x):
@@ -122,8 +123,7 @@ def main(argv=None):
     print("\n# requires_grad needs a floating dtype")
     error = integer_requires_grad_error()
     print("torch.tensor([1, 2, 3]).requires_grad_() -> RuntimeError:", error)
-    print("torch.tensor([1., 2., 3.], requires_grad=True).requires_grad:",
-          torch.tensor([1.0, 2.0, 3.0], requires_grad=True).requires_grad)
+    print("a float tensor can:", torch.tensor([1.0, 2.0], requires_grad=True).requires_grad)
     return {"y.item()": item, **{code: tuple(s) for code, s in (reordered | viewed).items()}}
 
 

@@ -19,7 +19,7 @@ def test_prints_the_shapes_of_the_notes_comments(capsys):
     assert "w.grad before backward() = None | after = tensor([1., 2., 3.]) (dy/dw = x)" in out
     assert "w.data: same storage as w: True | requires_grad: False" in out
     assert "t.numpy() is the same memory: True" in out
-    assert "torch.tensor([1., 2., 3.], requires_grad=True).requires_grad: True" in out
+    assert "a float tensor can: True" in out
 
 
 def test_attributes_by_hand():
@@ -42,7 +42,7 @@ def test_copied_lesson_dims_and_in_place():
     lesson = lesson_namespace("tensor_basics")  # the lesson alone: no main(), no plumbing
     assert list(lesson["add_and_drop_dims"](torch.zeros(3, 4)).values()) == [
         (1, 3, 4), (1, 1, 3, 4), (1, 3, 4), (3, 4)]  # worked out from each call's definition
-    assert lesson["reorder_dims"](torch.zeros(3, 4, 5))["x.reshape(-1, 5), no view"] == (12, 5)
+    assert lesson["reorder_dims"](torch.zeros(3, 4, 5))["x.reshape(-1, 5) [view fails]"] == (12, 5)
     x = torch.zeros(3, 4)
     shape, same_storage = lesson["inplace_ops"](x)
     assert shape == (3, 1, 4) and same_storage and x.shape == (3, 1, 4)  # x itself changed
