@@ -51,24 +51,14 @@ def analytic_grads(x, y, w, b):
         return 2 / len(x) * torch.sum(x * r), 2 / len(x) * torch.sum(r)
 
 
-def autograd_grads(x, y, w, b):
-    """One forward and backward from zeroed gradients; returns copies of w.grad and b.grad."""
+def autograd_grads(x, y, w, b, backwards=1):
+    """w.grad and b.grad after `backwards` backward passes from None, never zeroed in between."""
     w.grad, b.grad = None, None
-    get_loss(linear_model(x, w, b), y).backward()
-    return w.grad.clone(), b.grad.clone()
-
-
-def backward_twice(x, y, w, b):
-    """Two backwards without zeroing: PyTorch adds into .grad, so the result is the sum."""
+    for _ in range(backwards):  # a fresh forward each time (backward frees the graph); .grad
+        get_loss(linear_model(x, w, b), y).backward()  # adds up: why the notes zero it first
+    grads = w.grad.clone(), b.grad.clone()
     w.grad, b.grad = None, None
-    get_loss(linear_model(x, w, b), y).backward()
-    once = w.grad.clone()
-    # A fresh forward builds a fresh graph (the first one was freed by backward); .grad, which
-    # lives on the leaf w, is not reset: this is why the notes zero it before every backward.
-    get_loss(linear_model(x, w, b), y).backward()
-    twice = w.grad.clone()
-    w.grad, b.grad = None, None
-    return once, twice
+    return grads
 
 
 def train(x, y, w, b, epochs, lr, zero_grad=True, print_every=1):
@@ -115,13 +105,12 @@ def main(argv=None):
 
     gw, gb = analytic_grads(x, y, w, b)
     aw, ab = autograd_grads(x, y, w, b)
-    print(f"analytic  dL/dw = {gw.item():.10f}, dL/db = {gb.item():.10f}")
-    print(f"autograd  w.grad = {aw.item():.10f}, b.grad = {ab.item():.10f}")
+    print(f"analytic  dL/dw = {gw.item():.10f}, dL/db = {gb.item():.10f}\n"
+          f"autograd  w.grad = {aw.item():.10f}, b.grad = {ab.item():.10f}")
     print(f"largest difference: {max(abs(gw - aw).item(), abs(gb - ab).item()):.1e}")
-
-    once, twice = backward_twice(x, y, w, b)
-    print(f"w.grad after one backward: {once.item():.6f}, after a second without zeroing: "
-          f"{twice.item():.6f} (ratio {twice.item() / once.item():.6f})\n")
+    twice, _ = autograd_grads(x, y, w, b, backwards=2)
+    print(f"w.grad after two backwards without zeroing: {twice.item():.6f} "
+          f"= {twice.item() / aw.item():.6f} x one\n")
 
     losses = train(x, y, w, b, args.epochs, args.lr, zero_grad=not args.forget_zero_grad,
                    print_every=max(1, args.epochs // 10))  # ten lines, however many epochs

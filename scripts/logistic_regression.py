@@ -55,13 +55,11 @@ def accuracy_is_flat(x, y, w, b, step=1e-4):
     comparison `logits > 0` returns a bool tensor with no grad_fn, so backward has nothing to do.
     000's "3 right, 2 wrong, so the MSE did not change" is this, said of the MSE by mistake."""
     criterion = nn.BCEWithLogitsLoss()
-    w_nudged = w.detach() + step  # (2, 1)
-    losses = [criterion(logistic_reg(x, v, b), y).item() for v in (w.detach(), w_nudged)]
-    accs = [accuracy(logistic_reg(x, v, b), y) for v in (w.detach(), w_nudged)]
-    hits = ((logistic_reg(x, w, b) > 0).float() == y).float()  # (N, 1): 1 for a right answer
-    acc_tensor = hits.mean()
-    return {"losses": losses, "accs": accs, "acc_requires_grad": acc_tensor.requires_grad,
-            "acc_grad_fn": acc_tensor.grad_fn}
+    ws = [w.detach(), w.detach() + step]  # w and w nudged, (2, 1) each
+    losses = [criterion(logistic_reg(x, v, b), y).item() for v in ws]
+    accs = [accuracy(logistic_reg(x, v, b), y) for v in ws]
+    acc_tensor = ((logistic_reg(x, w, b) > 0).float() == y).float().mean()  # from w itself
+    return losses, accs, acc_tensor
 
 
 def train(x, y, w, b, epochs, lr, print_every):
@@ -110,11 +108,10 @@ def main(argv=None):
           f"BCEWithLogitsLoss {nn.BCEWithLogitsLoss()(*big).item()} (sigmoid(100) rounds to 1)\n")
 
     print("# why train on the loss, not the accuracy (004), at the initial w")
-    flat = accuracy_is_flat(x, y, w, b)
-    print("w -> w + 0.0001: loss {:.6f} -> {:.6f}, accuracy {:.4f} -> {:.4f}".format(
-        *flat["losses"], *flat["accs"]))
-    print(f"accuracy as a tensor: requires_grad={flat['acc_requires_grad']}, "
-          f"grad_fn={flat['acc_grad_fn']}: no gradient flows through > and ==\n")
+    losses, accs, acc_tensor = accuracy_is_flat(x, y, w, b)
+    print("w -> w + 0.0001: loss {:.6f} -> {:.6f}, accuracy {:.4f} -> {:.4f}".format(*losses, *accs))
+    print(f"accuracy as a tensor: requires_grad={acc_tensor.requires_grad}, "
+          f"grad_fn={acc_tensor.grad_fn}: no gradient flows through > and ==\n")
 
     losses = train(x, y, w, b, args.epochs, args.lr, PRINT_EVERY)
     with torch.no_grad():

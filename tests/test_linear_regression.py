@@ -23,7 +23,7 @@ def result():
     r = {"x": x, "y": y, "w0": w0, "b0": b0,
          "analytic": lesson["analytic_grads"](x, y, w, b),
          "autograd": lesson["autograd_grads"](x, y, w, b)}
-    r["grad_once"], r["grad_twice"] = lesson["backward_twice"](x, y, w, b)
+    r["grad_twice"] = lesson["autograd_grads"](x, y, w, b, backwards=2)
     r["losses"] = lesson["train"](x, y, w, b, lesson["EPOCHS"], lesson["LR"], zero_grad=True)
     return r
 
@@ -64,8 +64,8 @@ def test_autograd_equals_the_notes_formulas(result):
 
 
 def test_a_second_backward_adds_to_grad(result):
-    assert_close(result["grad_once"], result["autograd"][0])
-    assert_close(result["grad_twice"], 2 * result["grad_once"])
+    assert_close(result["grad_twice"][0], 2 * result["autograd"][0])
+    assert_close(result["grad_twice"][1], 2 * result["autograd"][1])
 
 
 def test_loss_falls_every_epoch(result):

@@ -39,12 +39,12 @@ def test_accuracy_is_flat_in_the_weights_while_the_loss_moves(data):
     x, y = data
     w0 = torch.randn(2, 1, generator=torch.Generator().manual_seed(0))  # an untrained w
     b = torch.zeros(1)
-    flat = logistic_regression.accuracy_is_flat(x, y, w0, b)
-    assert flat["accs"][0] == flat["accs"][1]  # no point crossed the line
-    assert abs(flat["losses"][1] - flat["losses"][0]) > 1e-6  # the loss did move
-    assert not flat["acc_requires_grad"] and flat["acc_grad_fn"] is None
+    losses, accs, acc_tensor = logistic_regression.accuracy_is_flat(x, y, w0.requires_grad_(), b)
+    assert accs[0] == accs[1]  # no point crossed the line
+    assert abs(losses[1] - losses[0]) > 1e-6  # the loss did move
+    assert not acc_tensor.requires_grad and acc_tensor.grad_fn is None  # though w requires grad
     # the loss's own gradient at the same w is far from zero: something to follow
-    w = w0.clone().requires_grad_()
+    w = w0.detach().clone().requires_grad_()
     torch.nn.BCEWithLogitsLoss()(logistic_regression.logistic_reg(x, w, b), y).backward()
     assert w.grad.abs().sum() > 0
 
