@@ -34,14 +34,13 @@ def mse_grad_two_ways(x, w, y):
     return mse, grads, w.grad
 
 
-def grad_without_requires_grad(x, w, y):
-    """autograd.grad of a loss whose w does not require grad: the error message."""
-    mse = F.mse_loss(x * w, y)
+def refusal(call):
+    """The RuntimeError autograd raises for call(), as text: what it refuses and why."""
     try:
-        torch.autograd.grad(mse, [w])
+        call()
     except RuntimeError as e:
         return str(e)
-    raise AssertionError("autograd.grad accepted a tensor that does not require grad")
+    raise AssertionError("autograd accepted a call it should refuse")
 
 
 def mse_sum_vs_mean(x, w, y):
@@ -71,17 +70,6 @@ def probabilities_behind_rows(rows):
     return [p0, p1, p2]
 
 
-def non_scalar_grad_error(a):
-    """autograd.grad needs a scalar output: the whole vector p is refused. The notes' "Loss只能1维"
-    means one element (p[1], or a (1,) tensor), not one dimension: p is 1-D too."""
-    a = a.detach().requires_grad_()
-    try:
-        torch.autograd.grad(F.softmax(a, dim=0), [a])
-    except RuntimeError as e:
-        return str(e)
-    raise AssertionError("autograd.grad accepted a vector output without grad_outputs")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -95,7 +83,8 @@ def main(argv=None):
     print("mse = F.mse_loss(x * w, torch.ones(1)) =", mse, " # (2-1)^2")
     print("torch.autograd.grad(mse, [w]) =", grads, " # 2*(2-1)*1")
     print("w.grad after mse.backward() =", w_grad)
-    print("without w.requires_grad_(): RuntimeError:", grad_without_requires_grad(x, w, y))
+    print("without w.requires_grad_(): RuntimeError:",  # the notes: 没有这个会报错
+          refusal(lambda: torch.autograd.grad(F.mse_loss(x * w, y), [w])))
 
     xs, ys = torch.randn(5), torch.randn(5)  # (5,): a batch, where sum and mean differ
     g_sum, g_mean = mse_sum_vs_mean(xs, w, ys)
@@ -118,7 +107,11 @@ def main(argv=None):
     print("the notes' rows fit one p = ({:.3f}, {:.3f}, {:.3f}): its p_i(1 - p_i) = {:.4f}, "
           "{:.4f}, the notes' diagonal {}, {}".format(*notes_p, *diagonal, NOTES_ROWS[0][1],
                                                       NOTES_ROWS[1][2]))
-    print("torch.autograd.grad(p, [a]), all 3 elements -> RuntimeError:", non_scalar_grad_error(a))
+    # The notes' "Loss只能1维": the output must be one element (p[1], or a (1,) tensor), not one
+    # dimension (p is 1-D too): autograd.grad of the whole p is refused.
+    a.requires_grad_()
+    print("torch.autograd.grad(p, [a]), all 3 elements -> RuntimeError:",
+          refusal(lambda: torch.autograd.grad(F.softmax(a, dim=0), [a])))
     return {"mse": mse.item(), "grad": grads[0].item(), "w.grad": w_grad.item(),
             "softmax_example": p_example.tolist(), "jacobian_gap": gap, "notes_p": notes_p}
 

@@ -32,11 +32,11 @@ def test_prints_the_notes_lines_labelled(capsys):
 
 
 def test_the_vector_output_error_and_what_one_element_means(lesson):
-    a = torch.tensor([0.2, -1.0, 0.5])
-    assert "only for scalar outputs" in lesson["non_scalar_grad_error"](a)
-    # "1维" is one element, not one dimension: a (1,) slice is accepted like the 0-dim p[1]
-    a.requires_grad_()
+    a = torch.tensor([0.2, -1.0, 0.5], requires_grad=True)
     p = torch.softmax(a, dim=0)
+    refused = lesson["refusal"](lambda: torch.autograd.grad(p, [a], retain_graph=True))
+    assert "grad can be implicitly created only for scalar outputs" in refused
+    # "1维" is one element, not one dimension: a (1,) slice is accepted like the 0-dim p[1]
     (as_slice,) = torch.autograd.grad(p[1:2], [a], retain_graph=True)
     (as_scalar,) = torch.autograd.grad(p[1], [a])
     assert torch.equal(as_slice, as_scalar)
