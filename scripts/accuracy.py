@@ -114,7 +114,8 @@ def main(argv=None):
                 on_step[step] = evaluate(net, x_test, y_test)
                 print(f"step {step:3d}: test loss {on_step[step][0]:.4f}, "
                       f"accuracy {on_step[step][1]}/{len(x_test)}")
-        on_epoch[step] = test_loss, correct = evaluate(net, x_test, y_test)  # the usual choice
+        test_loss, correct = evaluate(net, x_test, y_test)  # test on epoch: the usual choice
+        on_epoch[step] = (test_loss, correct)
         print_test(test_loss, correct, len(x_test))  # the test set is one batch: no notes' figure
     return {"test_acc": correct / len(x_test), "test_loss": test_loss,
             "on_step": on_step, "on_epoch": on_epoch}
