@@ -45,14 +45,6 @@ def cross_entropy_and_kl(p, q):
     return h_pq, h_p, kl
 
 
-def cross_entropy_three_ways(logits, target):
-    """F.cross_entropy, nll_loss of log(softmax) and nll_loss of log_softmax: one number."""
-    ce = F.cross_entropy(logits, target)
-    # dim=1, over the classes: F.softmax(logits) without dim is deprecated (it guesses and warns).
-    pred_log = torch.log(F.softmax(logits, dim=1))  # (1, 10): underflows to -inf far from the max
-    return ce, F.nll_loss(pred_log, target), F.nll_loss(F.log_softmax(logits, dim=1), target)
-
-
 def softmax_twice(logits, target):
     """000: "使用交叉熵必须使用logits". cross_entropy on logits and on softmax(logits), with the
     gradient norm of each w.r.t. the logits. Fed probabilities in [0, 1], cross_entropy softmaxes
@@ -80,15 +72,19 @@ def logit_gradients(logits, target):
     return g_mse, g_bce  # 2(s - t)s(1 - s) and s - t: the first carries the vanishing s(1 - s)
 
 
-def show_multiclass(title, logits, target, as_item):
-    """Print the three cross entropies as the notes print them (tensor or .item()); return them."""
-    losses = cross_entropy_three_ways(logits, target)
+def cross_entropy_three_ways(title, logits, target, as_item):
+    """F.cross_entropy, nll_loss of log(softmax) and nll_loss of log_softmax: one number, printed
+    as the notes print it (a tensor, or 004's .item())."""
+    # dim=1, over the classes: F.softmax(logits) without dim is deprecated (it guesses and warns).
+    pred_log = torch.log(F.softmax(logits, dim=1))  # (1, 10): underflows to -inf far from the max
+    losses = {"F.cross_entropy(logits, y)": F.cross_entropy(logits, target),
+              "F.nll_loss(torch.log(F.softmax(logits, dim=1)), y)": F.nll_loss(pred_log, target),
+              "F.nll_loss(F.log_softmax(logits, dim=1), y)":
+                  F.nll_loss(F.log_softmax(logits, dim=1), target)}
     print(f"\n# {title}, target {target.item()}\nlogits.shape: {logits.shape}")
-    names = ["F.cross_entropy(logits, y)", "F.nll_loss(torch.log(F.softmax(logits, dim=1)), y)",
-             "F.nll_loss(F.log_softmax(logits, dim=1), y)"]
-    for name, loss in zip(names, losses):
+    for name, loss in losses.items():
         print(f"{name:<51} =", loss.item() if as_item else loss)
-    return losses
+    return list(losses.values())
 
 
 def main(argv=None):
@@ -124,19 +120,17 @@ def main(argv=None):
     # The notes' x, w (and 004's b) came from an unseeded randn: their 76.0477, 16.3820 and
     # 73.18791198730469 cannot be reproduced; the identity they show can, here with a seed.
     x, w, b = torch.randn(1, FEATURES), torch.randn(CLASSES, FEATURES), torch.randn(1, CLASSES)
-    multi = show_multiclass("000/001: logits = x @ w.t()", x @ w.t(), torch.tensor([3]), False)
-    show_multiclass("004: logits = x @ w.t() + b", x @ w.t() + b, torch.tensor([4]), True)
+    multi = cross_entropy_three_ways("000/001: logits = x @ w.t()", x @ w.t(), torch.tensor([3]), False)
+    cross_entropy_three_ways("004: logits = x @ w.t() + b", x @ w.t() + b, torch.tensor([4]), True)
     far = torch.tensor([[0.0, 120.0]])  # a gap of 120: e^-120 is below float32's smallest number
-    show_multiclass("why log_softmax: logits [[0, 120]]", far, torch.tensor([0]), False)
+    cross_entropy_three_ways("why log_softmax: logits [[0, 120]]", far, torch.tensor([0]), False)
 
     print("\n# cross_entropy wants logits: fed softmax outputs it applies softmax twice")
     sure = F.one_hot(torch.tensor([3]), CLASSES) * 20.0  # (1, 10): confidently right, class 3
-    print(f"{'':<18} {'on logits':>10} {'on softmax':>11} {'|grad| logits':>14} {'softmax':>9}")
-    twice = {}
     for name, logits in {"confidently right": sure, "000's x @ w.t()": x @ w.t()}.items():
-        twice[name] = softmax_twice(logits, torch.tensor([3]))
-        print(f"{name:<18} {twice[name][0]:>10.4f} {twice[name][1]:>11.4f} "
-              f"{twice[name][2]:>14.4f} {twice[name][3]:>9.2e}")
+        right, wrong, g_right, g_wrong = softmax_twice(logits, torch.tensor([3]))
+        print(f"{name:<17}: on logits {right:7.4f} (|grad| {g_right:.4f}), "
+              f"on softmax {wrong:.4f} (|grad| {g_wrong:.2e})")
     print(f"on softmax outputs the loss stays in [ln(1 + 9/e), ln(e + 9)] = "
           f"[{math.log(1 + 9 / math.e):.4f}, {math.log(math.e + 9):.4f}]: a right answer still "
           f"costs 1.46 and a wrong one gets a far smaller gradient")
@@ -157,7 +151,7 @@ def main(argv=None):
         print(f"{zi:>6.1f} {1 / (1 + math.exp(-zi)):>9.5f} {gm:>12.2e} {gb:>12.2e}")
     print("MSE's gradient carries sigmoid' = s(1-s), ~0 when the output is confidently wrong")
     return {"entropies": [h.item() for h in entropies], "cross_entropy": multi[0].item(),
-            "softmax_twice": twice, "dmse_at_-10": g_mse[0].item(), "dbce_at_-10": g_bce[0].item()}
+            "on_softmax": wrong, "dmse_at_-10": g_mse[0].item(), "dbce_at_-10": g_bce[0].item()}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----

@@ -93,7 +93,7 @@ def test_cross_entropy_equals_nll_of_log_softmax():
         row = logits[0].double().tolist()
         top = max(row)  # -log softmax by hand, shifted by the max so nothing overflows
         expected = -(row[target] - top - math.log(sum(math.exp(v - top) for v in row)))
-        losses = entropy.cross_entropy_three_ways(logits, torch.tensor([target]))
+        losses = entropy.cross_entropy_three_ways("t", logits, torch.tensor([target]), False)
         for loss in losses:  # float32, as in the notes
             torch.testing.assert_close(loss.double(), torch.tensor(expected, **F64),
                                        rtol=1e-5, atol=1e-5)
@@ -101,8 +101,8 @@ def test_cross_entropy_equals_nll_of_log_softmax():
 
 
 def test_log_of_softmax_underflows_where_log_softmax_does_not():
-    ce, naive, stable = entropy.cross_entropy_three_ways(torch.tensor([[0.0, 120.0]]),
-                                                         torch.tensor([0]))
+    ce, naive, stable = entropy.cross_entropy_three_ways("t", torch.tensor([[0.0, 120.0]]),
+                                                         torch.tensor([0]), False)
     assert ce.item() == 120.0 and stable.item() == 120.0  # -log softmax_0 = 120 exactly
     assert naive.item() == math.inf  # e^-120 rounds to 0 in float32, log(0) = -inf
 
