@@ -56,10 +56,8 @@ def init_linears_normal(net, rng, std):
     """The notes' loop: every nn.Linear gets N(0, std²) weights drawn by numpy, in layer order."""
     for layer in net:
         if isinstance(layer, nn.Linear):  # ReLU has no parameters to set
-            # The notes: paran_shape = ...; torch.form_numpy(...) (typos) and a float64 .data swap.
-            param_shape = tuple(layer.weight.shape)
-            with torch.no_grad():
-                layer.weight.copy_(torch.from_numpy(rng.normal(0, std, size=param_shape)))
+            # The notes: paran_shape, torch.form_numpy (typos) and a float64 .data swap.
+            assign_from_numpy(layer, rng.normal(0, std, size=tuple(layer.weight.shape)))
 
 
 def init_stats(fan_in, fan_out):
