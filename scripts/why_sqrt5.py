@@ -188,16 +188,13 @@ def main(argv=None):
           f"std 1/sqrt(3*25) = {1 / math.sqrt(3 * KERNEL**2):.4f}, "
           f"max |w| = {res['weight_absmax']:.4f}")
 
-    print("\n# uniform(-1, 1) has std 1/sqrt(3); fans; gains")
+    print(f"\n# uniform(-1, 1) has std 1/sqrt(3) = {1 / math.sqrt(3):.4f}; fans; gains")
     res["uniform std"] = torch.zeros(N_UNIFORM).uniform_(-1, 1).std().item()
     show("uniform(-1,1).std()", NOTES["uniform std"], res["uniform std"])
-    print(f"1/sqrt(3) = {1 / math.sqrt(3):.4f}")
     rec_fs, fan_in, fan_out = res["fans"]
     print(f"rec_fs = {rec_fs}, fan_in = {fan_in}, fan_out = {fan_out}   (notes: 25, 25, 800)")
     res["gains"] = tuple(gain(a) for a in (1, 0, 0.01, 0.1, math.sqrt(5.0)))
-    print("gain(1), gain(0), gain(0.01), gain(0.1), gain(sqrt5):")
-    print("  notes:", NOTES["gains"])
-    print("  ours: ", res["gains"])
+    show("gain(1, 0, 0.01, 0.1, sqrt5)", NOTES["gains"], res["gains"], fmt="{!r}")  # all digits
     print(f"kaiming2 bounds: a=0 -> {res['kaiming2 a=0 bound']:.5f} = sqrt(6/25); "
           f"a=sqrt5 -> {res['kaiming2 a=sqrt5 bound']:.5f} = 1/sqrt(fan_in) = 0.2")
     res["same_as_default"] = same_as_default(args.seed)
