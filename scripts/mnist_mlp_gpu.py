@@ -91,9 +91,9 @@ def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVA
 
 
 def notes_loader(data_dir, batch_size, generator, limit=None):
-    """--loader torchvision, the notes' pipeline: each image decoded to PIL and back by ToTensor,
-    then Normalize, per sample, in Python. The notes' shuffle=True, drawn from `generator` as
-    shuffled_batches draws it (DataLoader(generator=...) would first take a seed from it)."""
+    """The notes' pipeline: a DataLoader over MNIST, each image decoded to PIL and back by
+    ToTensor, then Normalize, per sample, in Python. The notes' shuffle=True, drawn from
+    `generator` as shuffled_batches draws it (DataLoader(generator=...) first takes a seed)."""
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     ds = datasets.MNIST(data_dir, train=True, download=False, transform=transform)
     ds = torch.utils.data.Subset(ds, range(limit or len(ds)))
