@@ -7,7 +7,7 @@ histograms, and the notes' own example group (x·sin x, x·cos x, arctan x). `--
 the same with `torch.utils.tensorboard.SummaryWriter`, the drop-in that ships with PyTorch.
 
 Run:    python scripts/tb_demo.py      (or: make tb_demo), then the printed `tensorboard` line
-Expect: "Test set: Average loss: 0.23xx, Accuracy: 93xx/10000 (93%)" after 10 epochs; the run's
+Expect: "Test set: Average loss: 0.22xx, Accuracy: 93xx/10000 (93%)" after 10 epochs; the run's
         event files in runs/tb_demo-<date>-<time>/ (or runs/<--run-name>/), one folder per run.
 """
 import argparse

@@ -7,7 +7,7 @@ in visdom in the notes' windows: `train_loss` (the loss of every step, sent once
 
 Run:    python scripts/visdom_server.py start, then python scripts/visdom_demo.py   (or: make
         visdom_demo, which starts the server first), then open http://localhost:8097/env/main
-Expect: "Test set: Average loss: 0.23xx, Accuracy: 93xx/10000 (93%)" after the notes' 10 epochs.
+Expect: "Test set: Average loss: 0.22xx, Accuracy: 93xx/10000 (93%)" after the notes' 10 epochs.
         No server: one line naming the command that starts one, exit 1.
 """
 import argparse

@@ -248,10 +248,12 @@ def test_tensorboard_serves_the_tags(logged):
     assert "train/loss" in tags["torch-writer"]  # both runs of the logdir, side by side
 
 
-# The notes' full recipe (10 epochs, lr 0.01, batch 200). Observed (true mean cross entropy,
-# accuracy), seeds 0/1/2: SEEDS_OBSERVED. The notes print no figure for this run.
+# The notes' full recipe (10 epochs, lr 0.01, batch 200); the notes print no figure for it.
+# Observed (mean cross entropy, correct of 10000), seeds 0/1/2: (0.2223, 9341), (0.2187, 9376),
+# (0.2137, 9374); the first 32 test images: 31 of 32 right for each.
 @pytest.mark.slow
 def test_the_notes_recipe(mnist_dir, tmp_path):
     r = tb_demo.main(["--logdir", str(tmp_path), "--data-dir", str(mnist_dir), "--device", "cpu"])
     assert r["steps"] == 10 * 300
-    assert FULL_FLOOR <= r["test_acc"] < 0.99
+    assert 0.92 <= r["test_acc"] < 0.99
+    assert 0.15 < r["test_loss"] < 0.26

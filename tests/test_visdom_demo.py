@@ -238,8 +238,8 @@ def test_loopback_bypasses_a_proxy(server, monkeypatch):
     assert data["content"] == "through no proxy"
 
 
-# The notes' full recipe (10 epochs, lr 0.01, batch 200), the same training as tb_demo's: see
-# test_tb_demo.test_the_notes_recipe for the seeds observed. The notes print no figure for it.
+# The notes' full recipe (10 epochs, lr 0.01, batch 200), the same training as tb_demo's. The
+# notes print no figure for it; observed test accuracy, seeds 0/1/2: 0.9341, 0.9376, 0.9374.
 @pytest.mark.slow
 def test_the_notes_recipe(server, mnist_dir):
     r = visdom_demo.main(["--server", "http://127.0.0.1", "--port", str(server),
