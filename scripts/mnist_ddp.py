@@ -1,18 +1,19 @@
-"""Beyond the notes: the notes' MLP trained on several processes with DistributedDataParallel.
+"""(beyond the notes, after 激活函数以及gpu加速) Several processes: the MLP with DistributedDataParallel.
 
-The 784-200-200-10 nn.Module MLP (LeakyReLU, SGD lr 0.01, 10 epochs) with the notes' batch 200 as
-the GLOBAL batch: every rank draws the same shuffled order from one seed, trains on its share of
-each batch, and DDP averages the gradients, so N ranks take the step one process takes with all
-200. Only rank 0 prints and saves. Plain `python` runs one process; torchrun starts more (gloo on
-the CPU; --device cuda: nccl, one GPU per process, numbered by LOCAL_RANK).
-Several machines: on each, `torchrun --nnodes 2 --node-rank K --nproc-per-node N --rdzv-backend
-c10d --rdzv-endpoint HOST0:29500 scripts/mnist_ddp.py` (K = 0, 1). Nothing in the script changes;
-watch the global batch: kept at 200 the lr stays right, grown with the ranks (B per rank) it wants
-a larger lr. A rank that fails ends the job; a port in use stops torchrun ("address already in use").
+The notes' 784-200-200-10 nn.Module MLP (LeakyReLU, SGD lr 0.01, 10 epochs) with their batch 200
+as the GLOBAL batch: every rank draws the same shuffled order from one seed, trains on its share
+of each batch, and DDP averages the gradients, so N ranks take the step one process takes with all
+200. Rank 0 alone prints and saves. Plain `python` runs one process; torchrun starts N (backend
+gloo on the CPU; --device cuda: nccl, one GPU per process, number LOCAL_RANK).
+Two machines: `torchrun --nnodes 2 --node-rank K --nproc-per-node N --rdzv-endpoint HOST0:29500
+scripts/mnist_ddp.py` on machine K = 0 (HOST0) and K = 1, each with data/. Nothing in the script
+changes; watch the global batch: kept at 200, the lr stays; 200 per rank (200 N in all) wants
+about N times the lr (the linear scaling rule). A failing rank ends the job; a busy port stops
+torchrun ("address already in use").
 
 Run:    torchrun --standalone --nproc-per-node 2 scripts/mnist_ddp.py    (or: make mnist_ddp)
-Expect: "Test set: Average loss: 0.2xxx, Accuracy: 93xx/10000 (93%)" after 10 epochs, the same as
-        with one process (python scripts/mnist_ddp.py).
+Expect: "Test set: Average loss: 0.2xxx, Accuracy: 93xx/10000 (93%)" after 10 epochs, as with one
+        process (python scripts/mnist_ddp.py).
 """
 import argparse
 import os
@@ -37,7 +38,7 @@ EPOCHS = 10  # the notes' `epochs = 10`
 BATCH_SIZE = 200  # the notes' batch_size: here the global batch, shared out among the ranks
 LR = 0.01  # the notes' learning_rate
 LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
-TIMEOUT = timedelta(seconds=60)  # a rank waiting this long for the others fails (default: 30 min)
+TIMEOUT = timedelta(seconds=60)  # a rank waiting this long for the others fails (not 30 min)
 
 
 class MLP(nn.Module):
@@ -67,6 +68,16 @@ def start_process_group(backend, timeout=TIMEOUT):
         dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1,
                                 timeout=timeout)
     return dist.get_rank(), dist.get_world_size()
+
+
+def rank_device(device):
+    """cuda: this process's own GPU, number LOCAL_RANK (torchrun numbers the processes on each
+    machine from 0); cpu: every process shares it."""
+    if device.type != "cuda":
+        return device
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    torch.cuda.set_device(device)
+    return device
 
 
 def shuffled_batches(n, batch_size, generator):
@@ -133,14 +144,12 @@ def main(argv=None):
     args = parse_flags(parser, argv)
     if args.device.type == "mps":
         parser.error("torch.distributed has no mps backend: use --device cpu or cuda")
-    device, backend = args.device, "nccl" if args.device.type == "cuda" else "gloo"
-    if device.type == "cuda":  # one GPU per process: torchrun numbers them on each node
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
+    device, backend = rank_device(args.device), "nccl" if args.device.type == "cuda" else "gloo"
     try:
         rank, world_size = start_process_group(backend)
-    except dist.DistNetworkError as e:  # e.g. MASTER_PORT in use (torchrun itself checks its own)
-        raise SystemExit(f"error: no process group at MASTER_ADDR:MASTER_PORT: {e}") from None
+    except dist.DistNetworkError as e:  # MASTER_PORT in use (under torchrun, torchrun says so)
+        raise SystemExit(f"error: rank {os.environ['RANK']} cannot meet the others at "
+                         f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}: {e}") from None
     try:
         if rank == 0:
             print(f"device: {device}, backend: {backend}, world size: {world_size}")
@@ -179,9 +188,9 @@ def main(argv=None):
     except RuntimeError as e:  # a rank died mid-step: the others lose their connection to it
         if world_size == 1:
             raise
-        raise SystemExit(f"error: rank {rank} stops ({type(e).__name__} in a step shared with the "
-                         "other ranks): another rank failed, torchrun's Root Cause names it "
-                         "(a bug of your own: run one process to see its traceback)") from None
+        raise SystemExit(f"error: rank {rank} lost the other ranks ({type(e).__name__}): one of "
+                         "them failed, torchrun's Root Cause names it (a bug of yours? one "
+                         "process shows the traceback)") from None
     finally:
         dist.destroy_process_group()  # a notebook can call main() again
 

@@ -27,16 +27,16 @@ FLOOR, CEILING = 0.6, 0.99
 TIMEOUT = 180  # seconds for a whole torchrun job: a hang fails the test instead of stalling it
 
 
-def torchrun(*args, nproc=2, **popen):
+def torchrun(*args, nproc=2):
     """argv of a real torchrun job on this machine: `nproc` ranks, a free port (--standalone)."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
             "--nproc-per-node", str(nproc), *map(str, args)]
 
 
-def run(argv, **kw):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def run(argv):
+    """Run to the end (a hang fails at TIMEOUT); PYTHONUNBUFFERED: the ranks' lines as printed."""
     return subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO,
-                          env=env, **kw)
+                          env=dict(os.environ, PYTHONUNBUFFERED="1"))
 
 
 @pytest.fixture(scope="module")
@@ -190,11 +190,11 @@ def test_a_bad_flag_on_one_rank_ends_the_job(mnist_dir):
 def test_a_killed_rank_ends_the_job(mnist_dir):
     """SIGKILL to rank 1 mid-epoch: rank 0 says so in one line (no traceback) and the job ends.
     torchrun checks its workers every 2 s here, so rank 0's own line comes first."""
-    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-            "--monitor-interval", "2", SCRIPT, "--epochs", "3", "--log-interval", "1",
-            "--data-dir", str(mnist_dir)]
+    argv = torchrun("--monitor-interval", 2, SCRIPT, "--epochs", 3, "--log-interval", 1,
+                    "--data-dir", mnist_dir)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            start_new_session=True)  # its own process group: no rank outlives it
     try:
         for line in proc.stdout:  # rank 0 is training once it prints a Train Epoch line
             if line.startswith("Train Epoch"):
@@ -206,7 +206,8 @@ def test_a_killed_rank_ends_the_job(mnist_dir):
         os.kill(rank_1[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=TIMEOUT)
     finally:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode != 0
     ours = [line for line in err.splitlines() if line.startswith("error: rank 0 ")]
     assert len(ours) == 1, err[-3000:]
@@ -266,4 +267,23 @@ def test_three_ranks_split_200_unevenly_and_still_take_the_step(mnist_dir, tmp_p
     path = tmp_path / "three.pt"
     proc = run(torchrun(SCRIPT, *SMALL, "--data-dir", mnist_dir, "--save", path, nproc=3))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_close(torch.load(path), plain[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_two_machine_command_runs_unchanged(mnist_dir, tmp_path, plain):
+    """The docstring's two-machine command, both "machines" on this one (one rank each, static
+    rendezvous at 127.0.0.1): the script is the same, and so is the step."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "nodes.pt"
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(k),
+         "--nproc-per-node", "1", "--rdzv-endpoint", f"127.0.0.1:{port}", SCRIPT, *SMALL,
+         "--data-dir", str(mnist_dir), "--save", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO) for k in (0, 1)]
+    outs = [node.communicate(timeout=TIMEOUT) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in outs]
+    assert "world size: 2" in outs[0][0] and "Test set" not in outs[1][0]  # rank 0 on node 0
     assert_close(torch.load(path), plain[0], rtol=1e-5, atol=1e-6)
