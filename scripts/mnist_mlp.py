@@ -45,15 +45,11 @@ class MLP(nn.Module):
 
     def __init__(self, act=nn.LeakyReLU):
         super().__init__()
-        self.model = nn.Sequential(
-            nn.Linear(784, 200),
-            act(),
-            nn.Linear(200, 200),
-            act(),
-            nn.Linear(200, 10),
-            # The notes end with a third activation here, on the logits: the raw-weights
-            # section's bug (negative logits lose their gradient). Left out on purpose.
-        )
+        self.model = nn.Sequential(nn.Linear(784, 200), act(),
+                                   nn.Linear(200, 200), act(),
+                                   nn.Linear(200, 10))
+        # The notes end with a third activation, on the logits: the raw-weights section's bug
+        # (negative logits lose their gradient). Left out on purpose.
 
     def forward(self, x):
         return self.model(x)  # (B, 784) -> (B, 10) logits

@@ -1,13 +1,12 @@
 """激活函数以及gpu加速 / GPU acceleration: the MNIST MLP on whatever device the machine has.
 
-The notes' GPU section: pick a device, `net.to(device)`, move the data with `.to(device)`. What
-`.to` returns, checked: a module moves its own parameters in place and returns itself; a tensor's
-`.to` returns a new tensor only when it must copy (another device or dtype), otherwise itself.
-004's `data.gpu()` / `model.gpu()` do not exist: `.cuda()`, or `.to(device)` for any device.
-Here the data is normalised once and moved to the device once, batches are index slices; each
-epoch prints its time and samples/s. `--loader torchvision` trains through the notes' pipeline (a
-DataLoader with per-sample ToTensor/Normalize, each batch moved per step): the same images in the
-same order, so the same result, only slower.
+The notes' GPU section: pick a device, `net.to(device)`, move the data with `.to(device)`.
+`show_to` prints what `.to` returns: a module moves its parameters in place and returns itself;
+a tensor is copied only when it must be (another device or dtype), else `.to` returns it as is
+(004: always new memory). 004's `data.gpu()` / `model.gpu()` do not exist: use `.to(device)`.
+The data is normalised and moved once, batches are index slices; each epoch prints its time and
+samples/s. `--loader torchvision` trains through the notes' per-sample DataLoader: the same
+images in the same order, so the same result, only slower.
 
 Run:    python scripts/mnist_mlp_gpu.py      (or: make mnist_mlp_gpu; --plot FILE.png)
 Expect: "device: cpu" here, each epoch's seconds and samples/s, and mnist_mlp.py's result for the
