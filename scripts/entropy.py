@@ -1,14 +1,12 @@
 """LS22.交叉熵 / Entropy and cross entropy.
 
-Information content I(x) = -log2 p(x) and entropy as its mean, in bits, for the notes' three
-distributions and 003's exam; H(p, q) = H(p) + KL(p||q), so P = Q gives KL = 0 and H(p, q) = H(p),
-and a one-hot p gives H(p, q) = KL; F.cross_entropy = nll_loss(log(softmax)) = nll_loss(log_softmax)
-and why it wants logits; binary cross entropy three ways; why not MSE.
+I(x) = -log2 p(x) and entropy, its mean; H(p, q) = H(p) + KL(p||q) (P = Q: KL = 0; one-hot p:
+H(p, q) = KL); F.cross_entropy = nll_loss(log(softmax)) = nll_loss(log_softmax), and why it wants
+logits; binary cross entropy three ways; why not MSE.
 
 Run:    python scripts/entropy.py   (or: make entropy)
-Expect: H = tensor(2.), tensor(1.3568), tensor(0.0342); the exam 0.469 and 1 bit; P = Q: KL = 0;
-        cross_entropy of softmax outputs stuck in [1.4612, 2.4612], its gradient shrunk; at
-        logit -10 dMSE/dlogit = -9.1e-05 vs dBCE/dlogit = -1.0.
+Expect: H = tensor(2.), tensor(1.3568), tensor(0.0342), the exam's 0.4690 and 1; P = Q: KL = 0; fed
+        softmax outputs, loss in [1.4612, 2.4612]; at logit -10 dMSE/dlogit -9.1e-05, dBCE -1.0.
 """
 import argparse
 import math
@@ -19,15 +17,7 @@ import torch
 import torch.nn.functional as F
 
 DISTRIBUTIONS = [[1 / 4.0] * 4, [0.1, 0.1, 0.1, 0.7], [0.001, 0.001, 0.001, 0.997]]  # the notes'
-EXAM_PASS = [0.1, 0.5]  # 003's exam: Li Hua passes with p = 0.1, Zhang Hua with p = 0.5
 CLASSES, FEATURES = 10, 784  # the notes' w = torch.randn(10, 784): ten digits, 28x28 pixels
-WRONG_LOGITS = [-10.0, -6.0, -2.0, 0.0, 2.0]  # target 1: from confidently wrong to right
-SEED = 0
-
-
-def information_bits(p):
-    """003 "1.3": the information content of an event of probability p, I = -log2 p bits."""
-    return math.log2(1 / p)  # = -log2 p; p = 1: 0 bits (nothing learned); p = 1/8: 3 bits
 
 
 def entropy_bits(p):
@@ -36,24 +26,28 @@ def entropy_bits(p):
 
 
 def cross_entropy_and_kl(p, q):
-    """H(p, q) = -sum p ln q, H(p) and KL(p||q) in nats; entr takes 0 ln 0 = 0 for one-hot p.
-    003 writes -1/m p(x) log q(x): the sum over x is missing, and 1/m belongs to a mean over m
-    samples (as in its binary form), not to the cross entropy of two distributions."""
-    h_pq = -(p * torch.log(q)).sum()
-    h_p = torch.special.entr(p).sum()  # -p ln p elementwise
-    kl = F.kl_div(torch.log(q), p, reduction="sum")  # PyTorch's own KL: sum p (ln p - ln q)
-    return h_pq, h_p, kl
+    """H(p, q) = -sum p ln q, H(p), KL(p||q) in nats. 003's "-1/m p(x) log q(x)" lacks the sum
+    over x; its 1/m belongs to a mean over m samples, not to two distributions."""
+    h_p = torch.special.entr(p).sum()  # -p ln p elementwise, 0 ln 0 = 0 for a one-hot p
+    return -(p * torch.log(q)).sum(), h_p, F.kl_div(torch.log(q), p, reduction="sum")
+
+
+def cross_entropy_three_ways(logits, target):
+    """One loss three ways; log(softmax) underflows to -inf far from the max, log_softmax not.
+    dim=1, the classes: F.softmax(logits) without dim guesses and warns."""
+    return {"F.cross_entropy(logits, y)": F.cross_entropy(logits, target),
+            "F.nll_loss(torch.log(F.softmax(logits, dim=1)), y)":
+                F.nll_loss(torch.log(F.softmax(logits, dim=1)), target),
+            "F.nll_loss(F.log_softmax(logits, dim=1), y)":
+                F.nll_loss(F.log_softmax(logits, dim=1), target)}
 
 
 def softmax_twice(logits, target):
-    """000: "使用交叉熵必须使用logits". cross_entropy on logits and on softmax(logits), with the
-    gradient norm of each w.r.t. the logits. Fed probabilities in [0, 1], cross_entropy softmaxes
-    again: the loss is stuck in [ln(1 + (C-1)/e), ln(e + C - 1)] and its gradient vanishes."""
+    """000's "必须使用logits": [loss on logits, on softmax(logits), |grad| of each w.r.t. logits]."""
     z = logits.detach().requires_grad_()
-    right, wrong = F.cross_entropy(z, target), F.cross_entropy(F.softmax(z, dim=1), target)
-    (g_right,) = torch.autograd.grad(right, [z], retain_graph=True)
-    (g_wrong,) = torch.autograd.grad(wrong, [z])
-    return right.item(), wrong.item(), g_right.norm().item(), g_wrong.norm().item()
+    losses = [F.cross_entropy(z, target), F.cross_entropy(F.softmax(z, dim=1), target)]
+    grads = [torch.autograd.grad(loss, z, retain_graph=True)[0].norm() for loss in losses]
+    return [v.item() for v in losses + grads]
 
 
 def binary_cross_entropy_three_ways(logits, y):
@@ -63,95 +57,62 @@ def binary_cross_entropy_three_ways(logits, y):
     return formula, F.binary_cross_entropy(o, y), F.binary_cross_entropy_with_logits(logits, y)
 
 
-def logit_gradients(logits, target):
-    """d loss / d logit for MSE on sigmoid(z) and for binary cross entropy, per logit (autograd)."""
-    z = logits.detach().requires_grad_()
-    t = torch.full_like(z, target)
-    (g_mse,) = torch.autograd.grad(F.mse_loss(torch.sigmoid(z), t, reduction="sum"), [z])
-    (g_bce,) = torch.autograd.grad(F.binary_cross_entropy_with_logits(z, t, reduction="sum"), [z])
-    return g_mse, g_bce  # 2(s - t)s(1 - s) and s - t: the first carries the vanishing s(1 - s)
-
-
-def cross_entropy_three_ways(title, logits, target, as_item):
-    """F.cross_entropy, nll_loss of log(softmax) and nll_loss of log_softmax: one number, printed
-    as the notes print it (a tensor, or 004's .item())."""
-    # dim=1, over the classes: F.softmax(logits) without dim is deprecated (it guesses and warns).
-    pred_log = torch.log(F.softmax(logits, dim=1))  # (1, 10): underflows to -inf far from the max
-    losses = {"F.cross_entropy(logits, y)": F.cross_entropy(logits, target),
-              "F.nll_loss(torch.log(F.softmax(logits, dim=1)), y)": F.nll_loss(pred_log, target),
-              "F.nll_loss(F.log_softmax(logits, dim=1), y)":
-                  F.nll_loss(F.log_softmax(logits, dim=1), target)}
-    print(f"\n# {title}, target {target.item()}\nlogits.shape: {logits.shape}")
-    for name, loss in losses.items():
-        print(f"{name:<51} =", loss.item() if as_item else loss)
-    return list(losses.values())
+def logit_gradients(z, target):
+    """d loss/d logit of MSE on sigmoid(z) and of BCE: 2(s - t)s(1 - s) and s - t (autograd)."""
+    z, t = z.detach().requires_grad_(), torch.full_like(z, target)
+    mse = F.mse_loss(torch.sigmoid(z), t, reduction="sum")
+    bce = F.binary_cross_entropy_with_logits(z, t, reduction="sum")
+    return [torch.autograd.grad(loss, z)[0] for loss in (mse, bce)]
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="LS22: entropy, cross entropy, and why not MSE")
-    parser.add_argument("--seed", type=int, default=SEED)
-    args = parse_flags(parser, argv)
-    torch.manual_seed(args.seed)
-
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     description="LS22: entropy, cross entropy, and why not MSE")
+    parser.add_argument("--seed", type=int, default=0)
+    torch.manual_seed(parse_flags(parser, argv).seed)
     print("# information content I(x) = -log2 p(x): the rarer, the more informative")
-    for p in [1.0, 0.5, 0.25, 0.1]:
-        print(f"p = {p:<4}  I = {information_bits(p):.3f} bits")
-    # Entropy = the average information content. 004 has it backwards ("熵越高…惊喜度越低", higher
-    # entropy = less surprise): the higher the entropy, the more surprise on average.
-    print("\n# entropy H = -sum p log2 p in bits: the more even, the higher")
-    entropies = [entropy_bits(torch.tensor(p)) for p in DISTRIBUTIONS]
-    for p, h in zip(DISTRIBUTIONS, entropies):
-        print(f"H({p}) = {h!s}")
-    for p in EXAM_PASS:  # a yes/no event: H = -[p log2 p + (1 - p) log2(1 - p)]
-        h = entropy_bits(torch.tensor([p, 1 - p], dtype=torch.float64))
-        print(f"003's exam, pass with p = {p}: H = {h:.3f} bits")
-
-    print("\n# H(p, q) = H(p) + KL(p||q), in nats")
-    p = F.softmax(torch.randn(5, dtype=torch.float64), dim=0)  # (5,): two random distributions
-    q = F.softmax(torch.randn(5, dtype=torch.float64), dim=0)
+    for p in [1.0, 0.5, 0.25, 0.1]:  # 003 "1.3": p = 1 tells nothing, 0 bits
+        print(f"p = {p:<4}  I = {math.log2(1 / p):.3f} bits")
+    # Their mean: 004's "熵越高…惊喜度越低" is backwards, higher entropy = more surprise on average.
+    print("\n# entropy H = -sum p log2 p in bits: the more even, the higher (the last two: 003's "
+          "exam, a yes/no event, Li Hua passes with p = 0.1, Zhang Hua with p = 0.5)")
+    for p in DISTRIBUTIONS + [[0.1, 0.9], [0.5, 0.5]]:
+        print(f"H({p}) = {entropy_bits(torch.tensor(p))!s}")
+    print("\n# H(p, q) = H(p) + KL(p||q) in nats; P = Q: KL = 0; one-hot p: H(p) = 0, H(p, q) = KL")
+    p, q = F.softmax(torch.randn(2, 5, dtype=torch.float64), dim=1)  # two random distributions
     one_hot = F.one_hot(torch.tensor(2), 5).double()
     for name, (a, b) in {"random p, q": (p, q), "P = Q": (p, p), "one-hot p": (one_hot, q)}.items():
         h_pq, h_p, kl = cross_entropy_and_kl(a, b)
         print(f"{name:<12} H(p, q) = {h_pq:.6f}   H(p) = {h_p:.6f}   KL(p||q) = {kl:.6f}")
-    print("P = Q: KL = 0 and H(p, q) = H(p); one-hot p: H(p) = 0 and H(p, q) = KL")
-
-    # The notes' x, w (and 004's b) came from an unseeded randn: their 76.0477, 16.3820 and
-    # 73.18791198730469 cannot be reproduced; the identity they show can, here with a seed.
+    # The notes' unseeded randn gave 76.0477, 16.3820 and 73.18791198730469 (not reproducible);
+    # the identity is, here with a seed. 004 prints .item(), 000/001 the tensor.
     x, w, b = torch.randn(1, FEATURES), torch.randn(CLASSES, FEATURES), torch.randn(1, CLASSES)
-    multi = cross_entropy_three_ways("000/001: logits = x @ w.t()", x @ w.t(), torch.tensor([3]), False)
-    cross_entropy_three_ways("004: logits = x @ w.t() + b", x @ w.t() + b, torch.tensor([4]), True)
-    far = torch.tensor([[0.0, 120.0]])  # a gap of 120: e^-120 is below float32's smallest number
-    cross_entropy_three_ways("why log_softmax: logits [[0, 120]]", far, torch.tensor([0]), False)
-
-    print("\n# cross_entropy wants logits: fed softmax outputs it applies softmax twice")
+    for title, logits, target in [("000/001: logits = x @ w.t()", x @ w.t(), 3),
+                                  ("004: logits = x @ w.t() + b", x @ w.t() + b, 4),
+                                  ("why log_softmax: logits [[0, 120]]",  # e^-120 underflows
+                                   torch.tensor([[0.0, 120.0]]), 0)]:
+        print(f"\n# {title}, target {target}\nlogits.shape: {logits.shape}")
+        for name, loss in cross_entropy_three_ways(logits, torch.tensor([target])).items():
+            print(f"{name:<51} =", loss.item() if title.startswith("004") else loss)
+    print("\n# cross_entropy wants logits: fed softmax outputs it softmaxes twice, the loss stays "
+          "in [ln(1 + 9/e), ln(e + 9)] = [1.4612, 2.4612] and the gradient shrinks")
     sure = F.one_hot(torch.tensor([3]), CLASSES) * 20.0  # (1, 10): confidently right, class 3
     for name, logits in {"confidently right": sure, "000's x @ w.t()": x @ w.t()}.items():
         right, wrong, g_right, g_wrong = softmax_twice(logits, torch.tensor([3]))
         print(f"{name:<17}: on logits {right:7.4f} (|grad| {g_right:.4f}), "
               f"on softmax {wrong:.4f} (|grad| {g_wrong:.2e})")
-    print(f"on softmax outputs the loss stays in [ln(1 + 9/e), ln(e + 9)] = "
-          f"[{math.log(1 + 9 / math.e):.4f}, {math.log(math.e + 9):.4f}]: a right answer still "
-          f"costs 1.46 and a wrong one gets a far smaller gradient")
-
     print("\n# binary cross entropy: formula on sigmoid, F.binary_cross_entropy, ..._with_logits")
-    z = torch.randn(6, dtype=torch.float64)
-    y = torch.randint(0, 2, (6,)).double()
+    z, y = torch.randn(6, dtype=torch.float64), torch.randint(0, 2, (6,)).double()
     print(" = ".join(f"{v.item():.6f}" for v in binary_cross_entropy_three_ways(z, y)))
-
-    # 000 argues that with 3 right and 2 wrong before and after an update "mse并没有改变": that is
-    # the accuracy (flat in w, see logistic_regression.py); the MSE does change. What goes wrong
-    # with sigmoid + MSE is its gradient:
-    print("\n# why not MSE: target 1, sigmoid output; gradient of the loss w.r.t. the logit")
-    logits = torch.tensor(WRONG_LOGITS, dtype=torch.float64)
-    g_mse, g_bce = logit_gradients(logits, 1.0)
-    print(f"{'logit':>6} {'sigmoid':>9} {'dMSE/dlogit':>12} {'dBCE/dlogit':>12}")
-    for zi, gm, gb in zip(logits.tolist(), g_mse.tolist(), g_bce.tolist()):
+    # 000's "mse并没有改变" (3 right, 2 wrong before and after an update) is the accuracy, flat in
+    # w (logistic_regression.py); the MSE does change. What fails with sigmoid + MSE is this:
+    print("\n# why not MSE: target 1; MSE's d loss/d logit carries sigmoid' = s(1-s), ~0 when "
+          f"confidently wrong\n{'logit':>6} {'sigmoid':>9} {'dMSE/dlogit':>12} {'dBCE/dlogit':>12}")
+    z = torch.tensor([-10.0, -6.0, -2.0, 0.0, 2.0], dtype=torch.float64)  # wrong to right
+    g_mse, g_bce = logit_gradients(z, 1.0)
+    for zi, gm, gb in zip(z.tolist(), g_mse.tolist(), g_bce.tolist()):
         print(f"{zi:>6.1f} {1 / (1 + math.exp(-zi)):>9.5f} {gm:>12.2e} {gb:>12.2e}")
-    print("MSE's gradient carries sigmoid' = s(1-s), ~0 when the output is confidently wrong")
-    return {"entropies": [h.item() for h in entropies], "cross_entropy": multi[0].item(),
-            "on_softmax": wrong, "dmse_at_-10": g_mse[0].item(), "dbce_at_-10": g_bce[0].item()}
+    return {"on_softmax": wrong, "dmse_at_-10": g_mse[0].item(), "dbce_at_-10": g_bce[0].item()}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
