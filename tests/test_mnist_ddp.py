@@ -248,14 +248,17 @@ def test_missing_data_is_one_clear_line(tmp_path):
     assert str(exc.value).startswith("error: MNIST is not in") and "get_mnist.py" in str(exc.value)
 
 
-# The notes' recipe (10 epochs, global batch 200, lr 0.01) on 2 ranks and on 1 process.
+# The notes' recipe (10 epochs, global batch 200, lr 0.01) on 2 ranks and on 1 process, seed 0.
+# Observed: both 9341/10000, mean loss 0.2223 (the weights 3e-4 apart after 3000 steps: float
+# sums in another order); this net's 1-process seeds 0/1/2: 0.9341 / 0.9376 / 0.9374. Time per
+# epoch (a 2-core machine under heavy load from other jobs): 1 process 6.8 s, 2 ranks 7.9 s.
 @pytest.mark.slow
 def test_the_notes_recipe_on_two_ranks_reaches_the_one_process_accuracy(mnist_dir):
     one = mnist_ddp.main(["--data-dir", str(mnist_dir)])
     proc = run(torchrun(SCRIPT, "--data-dir", mnist_dir))
     assert proc.returncode == 0, proc.stderr[-3000:]
     correct = int(re.findall(r"Accuracy: (\d+)/10000", proc.stdout)[-1])
-    assert 0.90 <= one["test_acc"] < 0.99
+    assert 0.925 <= one["test_acc"] < 0.99
     assert abs(correct - one["correct"]) <= 10  # within 0.1%
 
 
