@@ -6,9 +6,8 @@ x = 4.1: their screenshot's function is not in the text); .grad is zeroed by han
 torch.autograd.grad returns the gradient without touching .grad.
 
 Run:    python scripts/autograd_basics.py   (or: make autograd_basics; --x 3 for another point)
-Expect: the caught "Trying to backward through the graph a second time" error, then
-        "x.grad after backward(retain_graph=True) = tensor(8.2000)" and, after a second
-        backward(), tensor(16.4000); tensor(0.) after zeroing; (tensor(8.2000),) from autograd.grad.
+Expect: the caught "Trying to backward through the graph a second time" error, then x.grad =
+        tensor(8.2000), tensor(16.4000) after a second backward(), tensor(0.) after zero_().
 """
 import argparse
 import sys
@@ -30,47 +29,37 @@ def second_backward_error(x):
     raise AssertionError("a second backward() through a freed graph did not raise")
 
 
-def backward_twice(x):
-    """retain_graph=True keeps the graph for one more pass, and .grad adds up: 2x, then 2x + 2x."""
+def grad_after_each_step(x):
+    """x.grad after each step: {step: x.grad}. Gradients add up until zeroed (zero_grad's job)."""
     y = x ** 2
-    y.backward(retain_graph=True)
-    first = x.grad.clone()
+    y.backward(retain_graph=True)  # keeps the graph for one more pass
+    grads = {"backward(retain_graph=True)": x.grad.clone()}  # 2x
     y.backward()  # the last pass may free the graph
-    return first, x.grad.clone()
-
-
-def zero_then_backward(x):
-    """Gradients accumulate, so zero them between steps (what optimizer.zero_grad() does)."""
+    grads["a second backward()"] = x.grad.clone()  # 2x + 2x
     x.grad.zero_()
-    zeroed = x.grad.clone()
+    grads["x.grad.zero_()"] = x.grad.clone()
     (x ** 2).backward()  # a new graph: 2x again, not added to the old one
-    return zeroed, x.grad.clone()
+    grads["backward() on a new graph"] = x.grad.clone()
+    return grads
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="0.1 autograd: retain_graph, .grad")
+    parser = argparse.ArgumentParser(description="0.1 autograd: retain_graph, .grad",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--x", type=float, default=X, help="the point x of y = x^2")
     args = parse_flags(parser, argv)
-
     print(f"y = x ** 2 at x = {args.x:g}, dy/dx = 2x")
     error = second_backward_error(torch.tensor(args.x, requires_grad=True))
     print("second backward() without retain_graph -> RuntimeError:", error)
-
+    grads = grad_after_each_step(torch.tensor(args.x, requires_grad=True))
+    print("\n# .grad accumulates (2x, then 2x + 2x) until it is zeroed")
+    for step, grad in grads.items():
+        print(f"x.grad after {step} =", grad)
     x = torch.tensor(args.x, requires_grad=True)
-    first, accumulated = backward_twice(x)
-    print("\nx.grad after backward(retain_graph=True) =", first)
-    print("x.grad after a second backward() =", accumulated, "(2x + 2x: .grad accumulates)")
-    zeroed, fresh = zero_then_backward(x)
-    print("x.grad after x.grad.zero_() =", zeroed)
-    print("x.grad after backward() on a new graph =", fresh)
-
-    x = torch.tensor(args.x, requires_grad=True)
-    grads = torch.autograd.grad(x ** 2, [x])  # returned, not added into x.grad
-    print("\ntorch.autograd.grad(y, [x]) =", grads, "| x.grad stays", x.grad)
-    return {"first": first.item(), "accumulated": accumulated.item(), "zeroed": zeroed.item(),
-            "fresh": fresh.item(), "autograd.grad": grads[0].item(), "error": error}
+    grad = torch.autograd.grad(x ** 2, [x])  # returned, not added into x.grad
+    print("\ntorch.autograd.grad(y, [x]) =", grad, "| x.grad stays", x.grad)
+    return {**{step: g.item() for step, g in grads.items()}, "autograd.grad": grad[0].item(),
+            "error": error}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
