@@ -2,11 +2,9 @@
 
 The notes' torch.linspace(-10, 10, 10) through sigmoid, tanh and relu (torch.relu == F.relu), the
 smoother variants LeakyReLU, SELU and Softplus, each derivative from autograd checked against its
-closed form (sigmoid' = s(1-s), tanh' = 1-tanh^2, relu' a step, ...), and
-tanh(x) = 2 sigmoid(2x) - 1.
+closed form (sigmoid' = s(1-s), tanh' = 1-tanh^2, relu' a step...), and tanh(x) = 2sigmoid(2x) - 1.
 
-Run:    python scripts/activations.py   (or: make activations)
-        python scripts/activations.py --plot act.png   (the six functions and derivatives)
+Run:    python scripts/activations.py   (or: make activations; --plot act.png draws all six)
 Expect: the notes' three tensors, e.g. "torch.sigmoid(a) = tensor([4.5398e-05, ..., 9.9995e-01])",
         and every derivative equal to its closed form (max difference ~1e-16 in float64).
 """
@@ -68,9 +66,8 @@ def plot_activations(path, x):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="LS17: activation functions and their derivatives")
+    parser = argparse.ArgumentParser(description="LS17: activation functions and their derivatives",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--plot", type=png_path, metavar="FILE.png",
                         help="draw the six functions and their derivatives")
     args = parse_flags(parser, argv)
@@ -87,9 +84,9 @@ def main(argv=None):
     print("F.softplus(a) =", F.softplus(a))
 
     x = torch.linspace(-CHECK_RANGE, CHECK_RANGE, CHECK_POINTS, dtype=torch.float64)
-    where = f"linspace(-{CHECK_RANGE:g}, {CHECK_RANGE:g}, {CHECK_POINTS}), float64"
     tanh_gap = (torch.tanh(x) - (2 * torch.sigmoid(2 * x) - 1)).abs().max().item()
-    print(f"\n# on {where}\nmax |tanh(x) - (2 sigmoid(2x) - 1)| = {tanh_gap:.1e}")
+    print(f"\n# on linspace(-{CHECK_RANGE:g}, {CHECK_RANGE:g}, {CHECK_POINTS}), float64\n"
+          f"max |tanh(x) - (2 sigmoid(2x) - 1)| = {tanh_gap:.1e}")
     gaps = derivative_gaps(x)
     for name, gap in gaps.items():
         print(f"{name:>10}': max |autograd - closed form| = {gap:.1e}")
