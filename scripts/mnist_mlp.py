@@ -9,7 +9,7 @@ the raw-weights section's bug (an activation on the logits). nn.Linear's default
 smaller than kaiming_normal_, so the same 10 epochs end lower than the raw weights.
 
 Run:    python scripts/mnist_mlp.py      (or: make mnist_mlp; --plot FILE.png)
-Expect: "Test set: Average loss: 0.22xx, Accuracy: 93xx/10000 (93%)" after 10 epochs.
+Expect: "Test set: Average loss: 0.2xxx, Accuracy: 93xx/10000 (93%)" after 10 epochs.
 """
 import argparse
 import sys

@@ -95,9 +95,11 @@ def test_the_copied_lesson_trains(mnist_dir):
 
 
 # The notes' recipe on this net: 10 epochs, batch 200, lr 0.01, LeakyReLU, PyTorch's default init.
-# Observed test accuracy, seeds 0/1/2: see OBSERVED below. The README's "≈ 93.4%" is this run.
+# Observed test accuracy, seed 0: 0.9341 (notes' figure 0.0011, i.e. a mean of 0.21-0.23), seed 1:
+# 0.9376 (mean cross entropy 0.2187). The README's "≈ 93.4%" is seed 0; the floor sits ~1 pt under.
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_ten_epochs_reach_93_percent(mnist_dir, seed):
     r = mnist_mlp.main(["--seed", str(seed), "--data-dir", str(mnist_dir)])
     assert 0.925 <= r["test_acc"] < 0.99
+    assert 0.15 < r["test_loss"] < 0.26
