@@ -1,15 +1,12 @@
 """测试 / Testing: accuracy from logits, and testing on a held-out set per step or per epoch.
 
-The notes' example: logits (4, 10) -> softmax -> argmax gives the predicted labels (the same as
-logits.argmax: softmax keeps the order; `logits.max(dim=1)` gives values and indices at once),
-torch.eq against the labels, accuracy = correct.sum() / 4, on the notes' own predictions; then
-"test on step" vs "test on epoch" on a small 3-class problem, tested on held-out data with
-net.eval() (dropout off) and torch.no_grad().
+logits (4, 10) -> softmax -> argmax = the predicted labels (logits.argmax too: softmax keeps the
+order), torch.eq against the labels, accuracy = correct.sum() / 4 on the notes' own predictions;
+"test on step" vs "on epoch" on 3 overlapping blobs, held out, with net.eval() and no_grad().
 
 Run:    python scripts/accuracy.py        (or: make accuracy)
-Expect: the notes' [5, 3, 2, 2] vs [9, 3, 2, 4]: tensor([False,  True,  True, False]), accuracy
-        0.5 (004's: 0.25); a test line every 4 steps and the notes' "Test set:" line after each of
-        5 epochs, ending near 93% (the classes overlap).
+Expect: [5, 3, 2, 2] vs [9, 3, 2, 4]: tensor([False,  True,  True, False]), accuracy 0.5 (004's
+        0.25); a test line every 4 steps, "Test set:" after each of 5 epochs, ~93% (they overlap).
 """
 import argparse
 import sys
@@ -19,16 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SEED = 0  # the notes' logits come from an unseeded torch.rand: a seed makes the demo repeatable
-NUM_CLASSES = 10  # the notes' logits are (4, 10): 4 samples, 10 classes
-# The notes' printed predictions and labels: 000 [5, 3, 2, 2] vs [9, 3, 2, 4] -> 0.5, 004
-# [8, 8, 6, 4] vs [9, 0, 3, 4] -> 0.25 (their logits, an unseeded rand, cannot be redrawn)
-NOTES_EXAMPLES = [([5, 3, 2, 2], [9, 3, 2, 4]), ([8, 8, 6, 4], [9, 0, 3, 4])]
+NOTES_EXAMPLES = [([5, 3, 2, 2], [9, 3, 2, 4]), ([8, 8, 6, 4], [9, 0, 3, 4])]  # 000: 0.5, 004: 0.25
 CENTERS = [(0.0, 2.0), (-1.73, -1.0), (1.73, -1.0)]  # 3 blobs 3.46 apart, unit std: they overlap
 N_PER_CLASS = 200  # per class, for the training set and again for the held-out test set
-EPOCHS = 5  # enough for the toy problem to converge
-BATCH_SIZE = 50  # 600 / 50 = 12 steps per epoch
-LR = 0.1  # plain SGD
+EPOCHS, BATCH_SIZE, LR = 5, 50, 0.1  # plain SGD, 600 / 50 = 12 steps an epoch, converged in 5
 EVAL_EVERY = 4  # "test on step": every 4 steps, so the 3rd test of an epoch falls at its end
 
 
@@ -46,9 +37,8 @@ def count_correct(pred_label, label):
 
 def make_blobs(centers, n_per_class, generator):
     """Gaussian blobs with unit std around each center: x (N, 2) float32, y (N,) int64."""
-    centers = torch.tensor(centers)  # (C, 2)
     y = torch.arange(len(centers)).repeat_interleave(n_per_class)  # (N,)
-    return centers[y] + torch.randn(len(y), 2, generator=generator), y  # (N, 2), (N,)
+    return torch.tensor(centers)[y] + torch.randn(len(y), 2, generator=generator), y
 
 
 def build_net(num_classes):
@@ -56,49 +46,35 @@ def build_net(num_classes):
     return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, num_classes))
 
 
-def sgd_step(net, optimizer, x, y):
-    loss = F.cross_entropy(net(x), y)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-
-
+@torch.no_grad()  # no graph is built while testing
 def evaluate(net, x, y):
-    """Test on held-out data: eval() turns dropout off, no_grad() skips building a graph."""
+    """Test on held-out data (N, 2), (N,): eval() turns dropout off, train() back on after."""
     net.eval()
-    with torch.no_grad():
-        logits = net(x)  # (N, C)
-        loss = F.cross_entropy(logits, y).item()  # the mean over the whole test set
-        correct = logits.argmax(dim=1).eq(y).sum().item()
-    net.train()  # back to training mode: dropout on again
-    return loss, correct
+    logits = net(x)  # (N, C)
+    net.train()
+    return F.cross_entropy(logits, y).item(), logits.argmax(dim=1).eq(y).sum().item()  # mean, hits
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="测试: accuracy, and test on step vs on epoch")
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     description="测试: accuracy, and test on step vs on epoch")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
-    parser.add_argument("--lr", type=positive_float, default=LR)
-    parser.add_argument("--eval-every", type=positive_int, default=EVAL_EVERY,
-                        help="test every N training steps")
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--eval-every", type=positive_int, default=EVAL_EVERY, help="in steps")
+    parser.add_argument("--seed", type=int, default=0)
     args = parse_flags(parser, argv)
-    torch.manual_seed(args.seed)
-
-    logits = torch.rand(4, NUM_CLASSES)  # (4, 10)
+    torch.manual_seed(args.seed)  # the notes' rand was unseeded: their printed labels are above
+    logits = torch.rand(4, 10)  # the notes' 4 samples, 10 classes
     pred, pred_label, logits_label = predict_labels(logits)
-    print(f"pred = F.softmax(logits, dim=1), pred.shape: {pred.shape}")
-    print(f"pred.argmax(dim=1):   {pred_label}")
-    print(f"logits.argmax(dim=1): {logits_label} (the same: softmax keeps the order)")
-    values, indices = logits.max(dim=1)  # 004: both at once
-    print(f"logits.max(dim=1): values {values}, indices {indices}")
+    print(f"pred = F.softmax(logits, dim=1), pred.shape: {pred.shape}\n"
+          f"pred.argmax(dim=1):   {pred_label}\n"
+          f"logits.argmax(dim=1): {logits_label} (the same: softmax keeps the order)")
+    print(f"logits.max(dim=1): {logits.max(dim=1)}")  # 004: values and indices at once
     for notes_pred, notes_label in NOTES_EXAMPLES:
         correct, acc = count_correct(torch.tensor(notes_pred), torch.tensor(notes_label))
-        print(f"\nthe notes' pred_label {notes_pred}, label {notes_label}")
-        print(f"torch.eq(pred_label, label): {correct}\naccuracy: {acc}")
-
+        print(f"\nthe notes' pred_label {notes_pred}, label {notes_label}\n"
+              f"torch.eq(pred_label, label): {correct}\naccuracy: {acc}")
     print("\n# test on step vs test on epoch (3 overlapping blobs, held-out test set)")
     generator = torch.Generator().manual_seed(args.seed)
     x, y = make_blobs(CENTERS, N_PER_CLASS, generator)
@@ -108,17 +84,18 @@ def main(argv=None):
     on_step, on_epoch, step = {}, {}, 0
     for epoch in range(args.epochs):
         for idx in torch.randperm(len(x), generator=generator).split(args.batch_size):
-            sgd_step(net, optimizer, x[idx], y[idx])
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
             step += 1
             if step % args.eval_every == 0:  # test on step: a finer curve, costs more tests
                 on_step[step] = evaluate(net, x_test, y_test)
-                print(f"step {step:3d}: test loss {on_step[step][0]:.4f}, "
-                      f"accuracy {on_step[step][1]}/{len(x_test)}")
-        test_loss, correct = evaluate(net, x_test, y_test)  # test on epoch: the usual choice
-        on_epoch[step] = (test_loss, correct)
-        print_test(test_loss, correct, len(x_test))  # the test set is one batch: no notes' figure
-    return {"test_acc": correct / len(x_test), "test_loss": test_loss,
-            "on_step": on_step, "on_epoch": on_epoch}
+                print("step %3d: test loss %.4f, accuracy %d/%d"
+                      % (step, *on_step[step], len(y_test)))
+        on_epoch[step] = evaluate(net, x_test, y_test)  # test on epoch: the usual choice
+        print_test(*on_epoch[step], len(x_test))  # the test set is one batch: no notes' figure
+    return {"test_acc": on_epoch[step][1] / len(x_test), "on_step": on_step, "on_epoch": on_epoch}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
@@ -133,12 +110,6 @@ def positive_int(text):
     if int(text) <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return int(text)
-
-
-def positive_float(text):
-    if not float(text) > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return float(text)
 
 
 def print_test(test_loss, correct, n, batch_size=None):

@@ -20,6 +20,10 @@ def run():
 def test_the_notes_printed_examples(run):
     lines = run[0]
     assert "pred = F.softmax(logits, dim=1), pred.shape: torch.Size([4, 10])" in lines  # 000
+    at = lines.index("logits.max(dim=1): torch.return_types.max(")  # 004 prints it this way
+    indices = lines[at + 2].removeprefix("indices=")[:-1]  # the same labels as argmax
+    assert indices.startswith("tensor([")
+    assert lines[at - 1].startswith(f"logits.argmax(dim=1): {indices} ")
     # 000: pred_label tensor([5, 3, 2, 2]) against [9, 3, 2, 4] prints these two lines
     at = lines.index("the notes' pred_label [5, 3, 2, 2], label [9, 3, 2, 4]")
     assert lines[at + 1:at + 3] == ["torch.eq(pred_label, label): tensor([False,  True,  True, "
