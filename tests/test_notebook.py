@@ -13,11 +13,11 @@ ALL = sorted(p.stem for p in SCRIPTS.glob("*.py"))
 # pasted whole with the main guard turned off, then main() with a small budget in the next cell.
 # Pasted whole with their defaults they run in the slow tier.
 SMALL = {
-    "bench_mnist": ["--limit", "2000", "--epochs", "1"],
+    "bench_mnist": ["--limit", "400"],
     "dataloader_scratch": ["--epochs", "1", "--limit", "2000"],
     "mnist_ddp": ["--epochs", "1", "--limit", "2000"],
     "mnist_mlp": ["--epochs", "1", "--limit", "2000"],
-    "mnist_mlp_gpu": ["--epochs", "1", "--limit", "2000"],
+    "mnist_mlp_gpu": ["--epochs", "1", "--limit", "1000", "--loader", "torchvision"],
     "mnist_raw_weights": ["--epochs", "1", "--limit", "2000"],
     "overfitting": ["--epochs", "1", "--limit", "2000", "--variants", "plain", "--target", "0"],
     "tb_demo": ["--epochs", "1", "--limit", "2000"],
