@@ -15,14 +15,27 @@ SEEDS = [0, 1, 2]
 FLOAT32_MAX = 3.4028234663852886e38
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small tensor ops do not gain from a second intra-op thread, and with the other tests
+    keeping both cores busy it only waits: good_init's main() took 1.5 s on one thread, 21 s on
+    two (load ~15 on 2 cores). The scripts leave the learner's threads alone."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = {}
     plot = tmp_path_factory.mktemp("plot") / "std.png"
     for seed in SEEDS:
-        with contextlib.redirect_stdout(io.StringIO()):
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
             argv = ["--seed", str(seed)] + (["--plot", str(plot)] if seed == 0 else [])
             out[seed] = good_init.main(argv)
+        out[seed]["text"] = text.getvalue()
     out["plot"] = plot
     return out
 
@@ -107,6 +120,5 @@ def test_unwritable_plot_path_is_one_clear_error(tmp_path, capsys):
     assert not (tmp_path / "no").exists()
 
 
-def test_the_notes_magic_number(capsys):
-    good_init.main([])
-    assert "1/sqrt(512) = 0.044194173824159216 " in capsys.readouterr().out  # the notes' repr
+def test_the_notes_magic_number(runs):
+    assert "1/sqrt(512) = 0.044194173824159216 " in runs[0]["text"]  # the notes' repr

@@ -14,6 +14,17 @@ from conftest import lesson_namespace
 SEEDS = [0, 1]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small tensor ops do not gain from a second intra-op thread, and with the other tests
+    keeping both cores busy it only waits: good_init's main() took 1.5 s on one thread, 21 s on
+    two (load ~15 on 2 cores). The scripts leave the learner's threads alone."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def runs(mnist_dir):
     """main() once per seed (~1 s each), its printed text and its results."""
