@@ -21,7 +21,7 @@ SMALL = {
     "mnist_raw_weights": ["--epochs", "1", "--limit", "2000"],
     "overfitting": ["--epochs", "1", "--limit", "2000", "--variants", "plain", "--target", "0"],
     "tb_demo": ["--epochs", "1", "--limit", "2000"],
-    "training_loop": ["--epochs", "1", "--limit", "2000"],
+    "training_loop": ["--limit", "2000"],
     "visdom_assets": ["--help"],
     "visdom_demo": ["--epochs", "1", "--limit", "2000"],
 }
