@@ -26,9 +26,13 @@ def test_prints_the_notes_lines_labelled(capsys):
     assert (r["mse"], r["grad"], r["w.grad"]) == (1.0, 2.0, 2.0)  # (2-1)^2, 2(2-1)*1: exact
     assert "does not require grad" in lines[3]
     assert "| rounded, the notes': [0.7, 0.2, 0.1]" in out
-    assert ("torch.autograd.grad(p, [a]), all 3 elements -> RuntimeError: "
+    assert ("Loss只能1维 = one element: torch.autograd.grad(p, [a]) of all 3 -> RuntimeError: "
             "grad can be implicitly created only for scalar outputs") in out
     assert r["jacobian_gap"] < 1e-6  # float32
+    # the printed rows are the formula's at the notes' example a = [2.0, 1.0, 0.1]
+    formula = softmax_jacobian_formula(torch.tensor([2.0, 1.0, 0.1], dtype=torch.float64))
+    for i in (1, 2):
+        assert f"torch.autograd.grad(p[{i}], [a]) = {(formula[i].float(),)!r} |" in out
 
 
 def test_the_vector_output_error_and_what_one_element_means(lesson):
@@ -45,10 +49,11 @@ def test_the_vector_output_error_and_what_one_element_means(lesson):
 def test_sum_and_mean_mse_gradients(lesson):
     g = torch.Generator().manual_seed(4)
     xs, ys = torch.randn(5, generator=g), torch.randn(5, generator=g)
-    g_sum, g_mean = lesson["mse_sum_vs_mean"](xs, torch.full([1], 2.0), ys)
     notes_formula = 2 * sum((2.0 * xi - yi) * xi for xi, yi in zip(xs.tolist(), ys.tolist()))
-    assert g_sum.item() == pytest.approx(notes_formula, rel=1e-5)  # float32 in the script
-    assert g_mean.item() == pytest.approx(notes_formula / 5, rel=1e-5)
+    for reduction, expected in [("sum", notes_formula), ("mean", notes_formula / 5)]:
+        _, (grad,), w_grad = lesson["mse_grad_two_ways"](xs, torch.full([1], 2.0), ys, reduction)
+        assert grad.item() == pytest.approx(expected, rel=1e-5)  # float32 in the script
+        assert w_grad.item() == pytest.approx(expected, rel=1e-5)  # backward(): the same
 
 
 def test_softmax_example_rounds_to_the_notes():
