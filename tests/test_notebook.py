@@ -19,7 +19,7 @@ SMALL = {
     "mnist_mlp": ["--epochs", "1", "--limit", "2000"],
     "mnist_mlp_gpu": ["--epochs", "1", "--limit", "1000", "--loader", "torchvision"],
     "mnist_raw_weights": ["--epochs", "1", "--limit", "2000"],
-    "overfitting": ["--epochs", "1", "--limit", "2000", "--variants", "plain", "--target", "0"],
+    "overfitting": ["--variants", "plain,dropout", "--epochs", "1", "--limit", "2000"],
     "tb_demo": ["--epochs", "1", "--limit", "2000"],
     "training_loop": ["--limit", "2000"],
     "visdom_assets": ["--help"],
