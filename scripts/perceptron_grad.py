@@ -1,12 +1,11 @@
 """LS19.感知机的梯度推导 / The gradient of a single- and a multi-output perceptron.
 
-A sigmoid perceptron O = sigmoid(x @ w.T) trained towards t = 1: autograd's w.grad next to the
-notes' derivation dE/dw_jk = (O_k - t_k) O_k (1 - O_k) x_j for E = 1/2 sum_k (O_k - t_k)^2, and the
-factor 2/K that F.mse_loss (a mean over the K outputs, without the 1/2) puts between them.
+A sigmoid perceptron O = sigmoid(x @ w.T), target t = 1: autograd's w.grad beside the notes'
+dE/dw_jk = (O_k - t_k) O_k (1 - O_k) x_j for E = 1/2 sum_k (O_k - t_k)^2, and the factor 2/K that
+F.mse_loss (a mean over the K outputs, without the 1/2) puts between them.
 
 Run:    python scripts/perceptron_grad.py   (or: make perceptron_grad; --outputs 3 for 2/3)
-Expect: "w.grad / formula = 2.000000" for one output (w.grad (1, 10) is twice the notes' formula),
-        "= 1.000000" for two (w.grad (2, 10) equals it); w.grad has rank 1.
+Expect: "w.grad / formula = 2.000000" for one output, "= 1.000000" for two; w.grad has rank 1.
 """
 import argparse
 import sys
@@ -24,10 +23,7 @@ def autograd_grad(x, w, t):
     """w.grad of F.mse_loss(sigmoid(x @ w.T), t) by backward(); also the output O."""
     w = w.clone().requires_grad_()
     o = torch.sigmoid(x @ w.t())  # (1, K)
-    # The notes wrote F.mse_loss(torch.ones(1, K), o): the same number (MSE is symmetric), but the
-    # argument order is (input, target), so the prediction goes first.
-    loss = F.mse_loss(o, t)  # mean over the K outputs of (O_k - t_k)^2
-    loss.backward()
+    F.mse_loss(o, t).backward()  # mean of (O_k - t_k)^2; the notes' (t, o) order: the same number
     return o.detach(), w.grad  # (1, K), (K, FEATURES)
 
 
@@ -37,43 +33,32 @@ def notes_formula(x, o, t):
     return delta.t() @ x  # (K, 1) @ (1, FEATURES) -> (K, FEATURES), the shape of w
 
 
-def ratio_to_formula(grad, formula):
-    """The least-squares factor c in grad = c * formula: F.mse_loss = (2/K) E predicts c = 2/K."""
-    return ((grad * formula).sum() / (formula * formula).sum()).item()
-
-
 def rank_ratio(grad):
-    """w.grad of a one-sample perceptron is an outer product delta x^T: every row a multiple of
-    x, rank 1. Returned as sigma2/sigma1 (0 for rank 1), from the singular values."""
+    """sigma2/sigma1 of w.grad: 0 for rank 1, as an outer product delta x^T (one sample) is."""
     s = torch.linalg.svdvals(grad.double())
     return (s[1] / s[0]).item() if len(s) > 1 else 0.0
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="LS19: perceptron gradients vs the notes")
-    parser.add_argument("--outputs", type=positive_int, default=OUTPUTS,
-                        help="outputs K of the multi-output perceptron")
+    parser = argparse.ArgumentParser(description="LS19: perceptron gradients vs the notes",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--outputs", type=positive_int, default=OUTPUTS)  # K
     parser.add_argument("--seed", type=int, default=SEED)
     args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
-
     print("E = 1/2 sum_k (O_k - t_k)^2 in the notes; F.mse_loss = 1/K sum_k (O_k - t_k)^2 = 2E/K")
     ratios = {}
     for k in (1, args.outputs):  # the notes' single output, then K outputs
         x, w, t = torch.randn(1, FEATURES), torch.randn(k, FEATURES), torch.ones(1, k)
         o, grad = autograd_grad(x, w, t)
         formula = notes_formula(x, o, t)
-        ratios[k] = ratio_to_formula(grad, formula)
+        ratios[k] = ((grad * formula).sum() / (formula ** 2).sum()).item()  # grad = c formula
         print(f"\n# K = {k} ({'single' if k == 1 else 'multi'}-output perceptron): O =", o)
         print("w.grad =", grad)  # the notes' print(w.grad)
         print(f"the notes' (O_k - t_k) O_k (1 - O_k) x_j times 2/K = {2 / k:g}:\n{2 / k * formula}")
         print(f"w.grad / formula = {ratios[k]:.6f}, 2/K = {2 / k:.6f}")
-    print(f"\nrows of w.grad (K = {args.outputs}) are multiples of x (one sample): "
-          f"sigma2/sigma1 = {rank_ratio(grad):.1e}, rank 1")
-    return {"ratio_1": ratios[1], f"ratio_{args.outputs}": ratios[args.outputs],
-            "rank_ratio": rank_ratio(grad)}
+    print(f"\nw.grad (K = {k}) is rank 1, rows multiples of x: sigma2/sigma1 = {rank_ratio(grad):.1e}")
+    return {"ratio_1": ratios[1], f"ratio_{k}": ratios[k], "rank_ratio": rank_ratio(grad)}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
