@@ -57,7 +57,7 @@ def main(argv=None):
         print("w.grad =", grad)  # the notes' print(w.grad)
         print(f"the notes' (O_k - t_k) O_k (1 - O_k) x_j times 2/K = {2 / k:g}:\n{2 / k * formula}")
         print(f"w.grad / formula = {ratios[k]:.6f}, 2/K = {2 / k:.6f}")
-    print(f"\nw.grad (K = {k}) is rank 1, rows multiples of x: sigma2/sigma1 = {rank_ratio(grad):.1e}")
+    print(f"\nw.grad (K = {k}) is rank 1, rows ∝ x: sigma2/sigma1 = {rank_ratio(grad):.1e}")
     return {"ratio_1": ratios[1], f"ratio_{k}": ratios[k], "rank_ratio": rank_ratio(grad)}
 
 
