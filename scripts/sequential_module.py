@@ -2,15 +2,13 @@
 
 Why an MLP needs activations (two linear layers without one are one linear layer, checked
 numerically), nn.Sequential with indexing and .parameters(), an nn.Module subclass like the notes'
-template, and saving a model both ways: the whole pickled model and its state_dict, loaded back
-with identical outputs.
+template, and saving a model both ways (the pickled model, its state_dict), loaded back identical.
 
 Run:    python scripts/sequential_module.py [--out DIR]        (or: make sequential_module)
 Expect: two stacked Linear layers vs the merged one differ by ~1e-16 (float64); seq_net[0] is
         Linear(in_features=2, out_features=4, bias=True) with a (4, 2) weight; 4 parameter tensors;
-        torch.load(..., weights_only=True) refuses the whole-model file (the default since torch
-        2.6); both reloaded models give outputs identical to the original (difference 0.0).
-        Files go to DIR, or to a temporary folder removed at exit.
+        torch.load(..., weights_only=True) (the default since 2.6) refuses the whole model; both
+        reloads give identical outputs (0.0). Files go to DIR, or a temporary folder removed after.
 """
 import argparse
 import pickle
@@ -21,16 +19,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-SEED = 0
-MERGE_SIZES = (3, 5, 2)  # in -> hidden -> out of the two activation-free layers to merge
-N_SAMPLES = 8  # inputs used to compare outputs
+MERGE_SIZES, N_SAMPLES = (3, 5, 2), 8  # in -> hidden -> out of the layers to merge; test inputs
 
 
 def merge_linears(l1, l2):
     """l2(l1(x)) = W2(W1x + b1) + b2 = (W2W1)x + (W2b1 + b2): one Linear layer does the same.
-
-    The notes write y = w2(w1x) = (w2w1)x, without biases; with them the merged bias is
-    W2b1 + b2."""
+    The notes write y = w2(w1x) = (w2w1)x, without biases; with them the bias is W2b1 + b2."""
     merged = nn.Linear(l1.in_features, l2.out_features, dtype=l1.weight.dtype)
     with torch.no_grad():
         merged.weight.copy_(l2.weight @ l1.weight)  # (out, hidden) @ (hidden, in) -> (out, in)
@@ -40,12 +34,9 @@ def merge_linears(l1, l2):
 
 def compare_two_vs_one(sizes, n):
     """Largest |l2(l1(x)) − merged(x)| over n random inputs, in float64."""
-    n_in, n_hidden, n_out = sizes
-    l1 = nn.Linear(n_in, n_hidden, dtype=torch.float64)
-    l2 = nn.Linear(n_hidden, n_out, dtype=torch.float64)
-    x = torch.randn(n, n_in, dtype=torch.float64)  # (n, in)
-    with torch.no_grad():
-        return (l2(l1(x)) - merge_linears(l1, l2)(x)).abs().max().item()
+    l1, l2 = (nn.Linear(a, b, dtype=torch.float64) for a, b in zip(sizes, sizes[1:]))
+    x = torch.randn(n, sizes[0], dtype=torch.float64)  # (n, in)
+    return (l2(l1(x)) - merge_linears(l1, l2)(x)).abs().max().item()
 
 
 def build_seq_net():
@@ -63,10 +54,8 @@ class Net(nn.Module):
         self.layer3 = nn.Linear(num_hidden, num_output)
 
     def forward(self, x):  # (B, num_input) -> (B, num_output)
-        x1 = self.layer1(x)
-        x2 = self.layer2(x)
-        x = x1 + x2  # two branches added: something Sequential alone cannot express
-        return self.layer3(x)
+        x1, x2 = self.layer1(x), self.layer2(x)
+        return self.layer3(x1 + x2)  # two branches added: something Sequential alone cannot do
 
 
 def save_and_load(seq_net, out):
@@ -75,14 +64,13 @@ def save_and_load(seq_net, out):
     model_path, params_path = out / "save_seq_net.pth", out / "save_seq_net_params.pth"
     torch.save(seq_net, model_path)  # pickles the module object itself, class by import path
     torch.save(seq_net.state_dict(), params_path)  # only a dict of names -> tensors
+    refused = False
     try:  # weights_only=True (the default since torch 2.6, said here for older ones) loads
         torch.load(model_path, weights_only=True)  # tensors only: a pickled module is refused
-        refused = False
     except pickle.UnpicklingError:
         refused = True
-    # The notes: torch.load('save_seq_net.pth'). Now weights_only=False must be asked for; it
-    # unpickles arbitrary objects, so a file from someone else could run any code on load. The
-    # state_dict needs no such trust (tensors only) and survives renaming or moving the class.
+    # The notes' torch.load('save_seq_net.pth') needs weights_only=False now: it unpickles objects
+    # (someone's file could run code). A state_dict needs no such trust, survives moving the class.
     seq_net1 = torch.load(model_path, weights_only=False)
     seq_net2 = build_seq_net()  # the state_dict way: rebuild the model, then load the tensors
     seq_net2.load_state_dict(torch.load(params_path, weights_only=True))
@@ -90,45 +78,36 @@ def save_and_load(seq_net, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="1.2 MLP, Sequential, Module, saving and loading")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the saved .pth files; none: a temporary folder, "
-                             "removed at exit")
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     description="1.2 MLP, Sequential, Module, saving and loading")
+    parser.add_argument("--out", type=Path, help="folder for the saved .pth files; none: a "
+                                                 "temporary folder, removed at exit")
+    parser.add_argument("--seed", type=int, default=0)
     args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
-
     diff = compare_two_vs_one(MERGE_SIZES, N_SAMPLES)
     print(f"two Linear layers, no activation, vs one merged Linear: max |difference| {diff:.1e}\n")
     net = Net(2, 4, 1)
     print(f"net = Net(2, 4, 1):\n{net}\nnet.layer1: {net.layer1}\n")  # a layer by its name
-
     seq_net = build_seq_net()
-    print(f"seq_net[0]: {seq_net[0]}")  # Sequential can be indexed like a list
-    print(f"seq_net[0].weight: {seq_net[0].weight}")  # a Parameter: requires_grad=True
-    param = list(seq_net.parameters())  # parameters() is a generator: list() it to look twice
-    print("seq_net.parameters() shapes:", [tuple(p.shape) for p in param])
+    print(f"seq_net[0]: {seq_net[0]}\n"  # Sequential can be indexed like a list
+          f"seq_net[0].weight: {seq_net[0].weight}")  # a Parameter: requires_grad=True
+    shapes = [tuple(p.shape) for p in seq_net.parameters()]  # a generator: list it to look twice
+    print("seq_net.parameters() shapes:", shapes)
     optimizer = torch.optim.SGD(seq_net.parameters(), 1.)  # the notes named it optim
     x = torch.randn(N_SAMPLES, 2)  # (8, 2)
-    loss = seq_net(x).pow(2).mean()  # one step, so the saved weights are not just the init
-    optimizer.zero_grad()
-    loss.backward()
+    seq_net(x).pow(2).mean().backward()  # one step, so the saved weights are not just the init
     optimizer.step()
-
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         seq_net1, seq_net2, refused = save_and_load(seq_net, out)
-        print(f"\nsaved save_seq_net.pth and save_seq_net_params.pth in {out}")
-    print(f"torch.load(whole model, weights_only=True) refused it: {refused}")
-    with torch.no_grad():
-        y, y1, y2 = seq_net(x), seq_net1(x), seq_net2(x)  # (8, 1) each
-    whole, state = (y - y1).abs().max().item(), (y - y2).abs().max().item()
+        print(f"\nsaved save_seq_net.pth and save_seq_net_params.pth in {out}\n"
+              f"torch.load(whole model, weights_only=True) refused it: {refused}")
+    whole, state = [(seq_net(x) - m(x)).abs().max().item() for m in (seq_net1, seq_net2)]
     print(f"max |difference| after reload: whole model {whole}, state_dict {state}")
-    return {"merge_diff": diff, "param_shapes": [tuple(p.shape) for p in param],
-            "refused": refused, "reload_diffs": (whole, state)}
+    return {"merge_diff": diff, "param_shapes": shapes, "refused": refused,
+            "reload_diffs": (whole, state)}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
