@@ -1,13 +1,10 @@
 """LS21.多层感知机 / Backpropagation in a multi-layer perceptron, by hand (the delta rule).
 
-A sigmoid MLP with E = 1/2 sum_k (O_k - t_k)^2: the notes' delta rule
-delta_k = O_k(1 - O_k)(O_k - t_k), delta_j = O_j(1 - O_j) sum_k delta_k W_jk,
-dE/dW_ij = O_i delta_j, applied layer by layer gives every weight's gradient, equal to
-autograd's within 1e-10 in float64; one manual SGD step with those gradients lowers E.
+The notes' delta rule (delta_k, delta_j, dE/dW_ij = O_i delta_j) applied layer by layer to a
+sigmoid MLP with E = 1/2 sum_k (O_k - t_k)^2 gives autograd's gradients (float64); a step lowers E.
 
 Run:    python scripts/mlp_backprop.py   (or: make mlp_backprop; --sizes 4 6 5 3 for two hidden)
-Expect: "max |delta rule - autograd| = ..." ~1e-17 for every W and b of a 4-5-3 net, and E lower
-        after one SGD step with the delta-rule gradients (0.5227 -> 0.4323 with lr 0.5, seed 0).
+Expect: "max |delta rule - autograd| = ..." ~1e-17 for each W, b of a 4-5-3 net; E 0.5227 -> 0.4323
 """
 import argparse
 import sys
@@ -42,25 +39,22 @@ def error(o, t):
     return 0.5 * ((o - t) ** 2).sum()
 
 
-def delta_rule(outputs, params, t):
+def delta_rule(x, params, t):
     """[(dE/dW, dE/db)] per layer by the notes' delta rule, from the output layer backwards."""
     grads = []
-    o = outputs[-1]
-    delta = o * (1 - o) * (o - t)  # (N, K): delta_k = O_k(1 - O_k)(O_k - t_k)
-    for layer in range(len(params) - 1, -1, -1):
-        o_in = outputs[layer]  # (N, n_in): the O_i feeding this layer
-        # dE/dW_ij = O_i delta_j summed over samples; a bias is a weight from a node always at 1
-        grads.append((o_in.t() @ delta, delta.sum(dim=0)))  # (n_in, n_out), (n_out,)
-        w = params[layer][0]
-        # (N, n_in): delta_j = O_j(1 - O_j) sum_k delta_k W_jk, one layer further back
-        delta = o_in * (1 - o_in) * (delta @ w.t())
-    return grads[::-1]
+    with torch.no_grad():  # the hand route uses no autograd at all
+        *inputs, o = forward(x, params)  # the O_i feeding each layer, (N, n_in); the output O_k
+        delta = o * (1 - o) * (o - t)  # (N, K): delta_k = O_k(1 - O_k)(O_k - t_k)
+        for (w, _), o_in in zip(params[::-1], inputs[::-1]):
+            # dE/dW_ij = O_i delta_j summed over samples; a bias is a weight from a node always at 1
+            grads.insert(0, (o_in.t() @ delta, delta.sum(dim=0)))  # (n_in, n_out), (n_out,)
+            delta = o_in * (1 - o_in) * (delta @ w.t())  # delta_j = O_j(1-O_j) sum_k delta_k W_jk
+    return grads
 
 
 def autograd_grads(x, params, t):
     """[(dE/dW, dE/db)] per layer from torch.autograd.grad of the same E."""
-    leaves = [p for layer in params for p in layer]
-    flat = torch.autograd.grad(error(forward(x, params)[-1], t), leaves)
+    flat = torch.autograd.grad(error(forward(x, params)[-1], t), [p for wb in params for p in wb])
     return list(zip(flat[0::2], flat[1::2]))
 
 
@@ -73,43 +67,35 @@ def sgd_step(params, grads, lr):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="LS21: MLP backprop by the delta rule vs autograd")
-    parser.add_argument("--sizes", type=positive_int, nargs="+", default=SIZES,
+    parser = argparse.ArgumentParser(description="LS21: MLP backprop by the delta rule vs autograd",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES,
                         help="nodes per layer, input to output")
-    parser.add_argument("--samples", type=positive_int, default=SAMPLES, help="summed into E")
-    parser.add_argument("--lr", type=positive_float, default=LR, help="of the one SGD step")
+    parser.add_argument("--samples", type=int, default=SAMPLES, help="summed into E")
+    parser.add_argument("--lr", type=float, default=LR, help="of the one SGD step")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parse_flags(parser, argv)
-    if len(args.sizes) < 3:
-        parser.error("--sizes needs at least 3 numbers: input, hidden layer(s), output")
+    if len(args.sizes) < 3 or min(args.sizes + [args.samples]) < 1:
+        parser.error("--sizes needs 3+ positive numbers (input, hidden..., output), --samples 1+")
     torch.manual_seed(args.seed)
-
     params = init_params(args.sizes)
     x = torch.randn(args.samples, args.sizes[0], dtype=torch.float64)  # (N, n_0)
     t = torch.rand(args.samples, args.sizes[-1], dtype=torch.float64)  # (N, K) targets in (0, 1)
-    with torch.no_grad():  # the hand route uses no autograd at all
-        outputs = forward(x, params)
-        manual = delta_rule(outputs, params, t)
+    manual = delta_rule(x, params, t)
     print(f"sizes {args.sizes}, {args.samples} samples, float64")
     diffs = []
-    for i, ((dw, db), (aw, ab)) in enumerate(zip(manual, autograd_grads(x, params, t)), start=1):
-        for name, mine, auto in ((f"W{i}", dw, aw), (f"b{i}", db, ab)):
-            diffs.append((mine - auto).abs().max().item())
-            shape = "x".join(map(str, mine.shape))
-            print(f"dE/d{name} {shape:>5}: max |delta rule - autograd| = {diffs[-1]:.1e}")
-    worst = max(diffs)
-    if worst > TOLERANCE:
-        raise SystemExit(f"error: the delta rule is off by {worst:.1e} > {TOLERANCE:g}")
-
-    e_before = error(outputs[-1], t).item()
+    for i, (mine, auto) in enumerate(zip(manual, autograd_grads(x, params, t)), start=1):
+        for name, m, a in zip((f"W{i}", f"b{i}"), mine, auto):
+            diffs.append((m - a).abs().max().item())
+            print(f"dE/d{name} {tuple(m.shape)}: max |delta rule - autograd| = {diffs[-1]:.1e}")
+    if max(diffs) > TOLERANCE:
+        raise SystemExit(f"error: the delta rule is off by {max(diffs):.1e} > {TOLERANCE:g}")
+    e_before = error(forward(x, params)[-1], t).item()
     sgd_step(params, manual, args.lr)
-    with torch.no_grad():
-        e_after = error(forward(x, params)[-1], t).item()
+    e_after = error(forward(x, params)[-1], t).item()
     print(f"E = {e_before:.4f} before, {e_after:.4f} after one SGD step (lr {args.lr:g}) with the "
-          f"delta-rule gradients")
-    return {"max_diff": worst, "E_before": e_before, "E_after": e_after}
+          "delta-rule gradients")
+    return {"max_diff": max(diffs), "E_before": e_before, "E_after": e_after}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
@@ -118,18 +104,6 @@ def parse_flags(parser, argv):
     """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
     return parser.parse_args([] if argv is None and in_kernel else argv)
-
-
-def positive_int(text):
-    if int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return int(text)
-
-
-def positive_float(text):
-    if not float(text) > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return float(text)
 
 
 if __name__ == "__main__":

@@ -29,16 +29,15 @@ def test_main_checks_itself_and_lowers_e(capsys):
     r = mlp_backprop.main([])
     out = capsys.readouterr().out
     assert r["max_diff"] <= 1e-10 and r["E_after"] < r["E_before"]
-    for name, shape in [("W1", "4x5"), ("b1", "5"), ("W2", "5x3"), ("b2", "3")]:  # 4-5-3
-        assert f"dE/d{name} {shape:>5}: max |delta rule - autograd| = " in out
+    for name, shape in [("W1", (4, 5)), ("b1", (5,)), ("W2", (5, 3)), ("b2", (3,))]:  # 4-5-3
+        assert f"dE/d{name} {shape}: max |delta rule - autograd| = " in out
     assert "before, " in out and " after one SGD step (lr 0.5) with the delta-rule gradients" in out
 
 
 @pytest.mark.parametrize("sizes", [[4, 5, 3], [2, 6, 4, 3]])
 def test_delta_rule_equals_autograd_for_every_weight(sizes):
     params, x, t = net(sizes, seed=2)
-    with torch.no_grad():
-        manual = mlp_backprop.delta_rule(mlp_backprop.forward(x, params), params, t)
+    manual = mlp_backprop.delta_rule(x, params, t)
     auto = mlp_backprop.autograd_grads(x, params, t)
     assert len(manual) == len(sizes) - 1
     for (dw, db), (aw, ab) in zip(manual, auto):
@@ -50,7 +49,7 @@ def test_delta_rule_equals_autograd_for_every_weight(sizes):
 def test_delta_rule_equals_central_differences(sizes):
     params, x, t = net(sizes, seed=1)
     params = [(w.detach(), b.detach()) for w, b in params]
-    manual = mlp_backprop.delta_rule(mlp_backprop.forward(x, params), params, t)
+    manual = mlp_backprop.delta_rule(x, params, t)
     h = 1e-6  # central differences: error ~h^2, far below the tolerance
     for (w, b), (dw, db) in zip(params, manual):
         for tensor, grad in ((w, dw), (b, db)):
@@ -70,8 +69,7 @@ def test_delta_rule_equals_central_differences(sizes):
 @pytest.mark.parametrize("lr, check", [(0.5, "lower"), (1e-5, "first order")])
 def test_sgd_step_with_delta_rule_gradients(lr, check):
     params, x, t = net([3, 4, 4, 2], seed=0)
-    with torch.no_grad():
-        grads = mlp_backprop.delta_rule(mlp_backprop.forward(x, params), params, t)
+    grads = mlp_backprop.delta_rule(x, params, t)
     e_before = error_of(x, t, params)
     mlp_backprop.sgd_step(params, grads, lr)
     drop = e_before - error_of(x, t, params)
@@ -82,7 +80,9 @@ def test_sgd_step_with_delta_rule_gradients(lr, check):
         assert drop == pytest.approx(lr * norm2, rel=1e-3)
 
 
-def test_needs_a_hidden_layer():
+@pytest.mark.parametrize("argv", [["--sizes", "4", "3"], ["--sizes", "4", "0", "3"],
+                                  ["--samples", "0"]])
+def test_needs_a_hidden_layer_and_positive_counts(argv, capsys):
     with pytest.raises(SystemExit) as exc:
-        mlp_backprop.main(["--sizes", "4", "3"])
-    assert exc.value.code == 2
+        mlp_backprop.main(argv)
+    assert exc.value.code == 2 and "--sizes needs 3+ positive numbers" in capsys.readouterr().err
