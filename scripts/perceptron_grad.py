@@ -42,9 +42,11 @@ def rank_ratio(grad):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="LS19: perceptron gradients vs the notes",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--outputs", type=positive_int, default=OUTPUTS)  # K
+    parser.add_argument("--outputs", type=int, default=OUTPUTS)  # K
     parser.add_argument("--seed", type=int, default=SEED)
     args = parse_flags(parser, argv)
+    if args.outputs < 1:
+        parser.error("--outputs needs at least 1")
     torch.manual_seed(args.seed)
     print("E = 1/2 sum_k (O_k - t_k)^2 in the notes; F.mse_loss = 1/K sum_k (O_k - t_k)^2 = 2E/K")
     ratios = {}
@@ -67,12 +69,6 @@ def parse_flags(parser, argv):
     """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
     return parser.parse_args([] if argv is None and in_kernel else argv)
-
-
-def positive_int(text):
-    if int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return int(text)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,9 @@ def test_the_notes_two_output_gradient_has_rank_one():
     assert (ratio - ratio.mean()).abs().max() < 0.03  # 4-digit rounding of entries ~0.005
     assert perceptron_grad.rank_ratio(g) < 2e-3
     assert perceptron_grad.rank_ratio(torch.eye(2)) == 1.0  # and a rank-2 matrix is told apart
+
+
+def test_outputs_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exc:
+        perceptron_grad.main(["--outputs", "0"])
+    assert exc.value.code == 2 and "--outputs needs at least 1" in capsys.readouterr().err
