@@ -35,7 +35,7 @@ def test_numpy_assignment_keeps_float32():
 
 
 def test_loop_redraws_every_linear_in_order():
-    net = param_init.build_net(param_init.NET_SIZES)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2))
     param_init.init_linears_normal(net, np.random.default_rng(2), 0.5)
     rng = np.random.default_rng(2)  # the same draws, made here: layer by layer, (out, in)
     expected = [rng.normal(0, 0.5, size=shape) for shape in [(4, 3), (5, 4), (2, 5)]]
