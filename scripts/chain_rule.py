@@ -1,11 +1,7 @@
-"""LS20.引入链式法则 / The chain rule.
+"""LS20.引入链式法则 / The chain rule, by autograd.grad on y1 = x*w1 + b1, y2 = y1*w2 + b2.
 
-Two linear steps y1 = x*w1 + b1, y2 = y1*w2 + b2: autograd's dy2/dy1 times dy1/dw1 equals its
-dy2/dw1 directly, and both equal the closed form w2*x.
-
-Run:    python scripts/chain_rule.py   (or: make chain_rule)
-Expect: "dy2/dy1 * dy1/dw1 = tensor(2.)" and "dy2/dw1 = tensor(2.)", the notes' tensor(2.) twice
-        (x = 1, w1 = 2, b1 = 1, w2 = 2, b2 = 1).
+Run:    python scripts/chain_rule.py   (or: make chain_rule; --x 3 --w2 -1.5 for other values)
+Expect: the notes' tensor(2.) twice: dy2/dy1 * dy1/dw1 = dy2/dw1, both the closed form w2*x.
 """
 import argparse
 import sys
@@ -13,35 +9,29 @@ from pathlib import Path
 
 import torch
 
-X, W1, B1, W2, B2 = 1.0, 2.0, 1.0, 2.0, 1.0  # the notes' values: y1 = 3, y2 = 7
+VALUES = {"x": 1.0, "w1": 2.0, "b1": 1.0, "w2": 2.0, "b2": 1.0}  # the notes': y1 = 3, y2 = 7
 
 
-def chain_rule_grads(x, w1, b1, w2, b2):
-    """dy2/dy1, dy1/dw1 and dy2/dw1 from autograd.grad, keeping the graph between the calls."""
-    w1, w2 = w1.clone().requires_grad_(), w2.clone().requires_grad_()
+def chain_rule(x, w1, b1, w2, b2):
+    """The notes' three autograd.grad calls, printed; w1 and w2 require grad, as in the notes."""
     y1 = x * w1 + b1
     y2 = y1 * w2 + b2
-    # retain_graph: each autograd.grad would otherwise free the graph the next call needs
-    dy2_dy1 = torch.autograd.grad(y2, [y1], retain_graph=True)[0]  # = w2
+    dy2_dy1 = torch.autograd.grad(y2, [y1], retain_graph=True)[0]  # = w2; graph kept for the next
     dy1_dw1 = torch.autograd.grad(y1, [w1], retain_graph=True)[0]  # = x
-    dy2_dw1 = torch.autograd.grad(y2, [w1], retain_graph=True)[0]  # = w2 * x
-    return dy2_dy1, dy1_dw1, dy2_dw1
+    dy2_dw1 = torch.autograd.grad(y2, [w1])[0]  # = w2 * x; the last call may free the graph
+    print("dy2/dy1 * dy1/dw1 =", dy2_dy1 * dy1_dw1)  # the chain rule, one link at a time
+    print("dy2/dw1 =", dy2_dw1, f"(closed form w2 * x = {(w2 * x).item():g})")
+    return {"dy2/dy1": dy2_dy1, "dy1/dw1": dy1_dw1, "dy2/dw1": dy2_dw1}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="LS20: the chain rule with autograd.grad")
-    for name, value in (("x", X), ("w1", W1), ("b1", B1), ("w2", W2), ("b2", B2)):
+    parser = argparse.ArgumentParser(description="LS20: the chain rule with autograd.grad",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for name, value in VALUES.items():
         parser.add_argument(f"--{name}", type=float, default=value)
     args = parse_flags(parser, argv)
-
-    values = (torch.tensor(v) for v in (args.x, args.w1, args.b1, args.w2, args.b2))
-    dy2_dy1, dy1_dw1, dy2_dw1 = chain_rule_grads(*values)
-    print("dy2/dy1 * dy1/dw1 =", dy2_dy1 * dy1_dw1)  # the chain rule, one link at a time
-    print("dy2/dw1 =", dy2_dw1)  # straight from autograd: the same
-    print(f"closed form w2 * x = {args.w2 * args.x:g}")
-    return {"product": (dy2_dy1 * dy1_dw1).item(), "dy2_dw1": dy2_dw1.item()}
+    leaves = [torch.tensor(vars(args)[n], requires_grad=n in ("w1", "w2")) for n in VALUES]
+    return {name: grad.item() for name, grad in chain_rule(*leaves).items()}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
