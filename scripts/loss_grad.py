@@ -1,8 +1,7 @@
 """LS17.激活函数与LOSS的梯度: Loss函数 / The gradient of a loss: MSE and softmax.
 
-x = 1, w = 2, y = 1: F.mse_loss(x*w, y) = 1 and its gradient 2(wx - y)x = 2 by autograd.grad and by
-backward(); what autograd refuses (no requires_grad; a vector output, the notes' "Loss只能1维"); the
-softmax Jacobian from autograd.grad of each p_i against p_i(delta_ij - p_j), the notes' rows too.
+x = 1, w = 2, y = 1: F.mse_loss(x*w, y) = 1, gradient 2(wx - y)x = 2 by autograd.grad and backward;
+what autograd refuses; softmax's Jacobian by autograd.grad vs p_i(delta_ij - p_j), the notes' rows.
 
 Run:    python scripts/loss_grad.py   (or: make loss_grad)
 Expect: the notes' tensor(1., grad_fn=<MseLossBackward0>), (tensor([2.]),) and tensor([2.]);
