@@ -20,7 +20,7 @@ SMALL = {
     "mnist_mlp_gpu": ["--epochs", "1", "--limit", "1000", "--loader", "torchvision"],
     "mnist_raw_weights": ["--epochs", "1", "--limit", "2000"],
     "overfitting": ["--variants", "plain,dropout", "--epochs", "1", "--limit", "2000"],
-    "tb_demo": ["--epochs", "1", "--limit", "2000"],
+    "tb_demo": ["--epochs", "1", "--limit", "2000", "--run-name", "notebook-test"],
     "training_loop": ["--limit", "2000"],
     "visdom_assets": ["--help"],
     "visdom_demo": ["--epochs", "1", "--limit", "2000"],
