@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, SCRIPTS, lesson_namespace, run_cells
+from test_visdom_demo import server  # noqa: F401 (a fixture: a real visdom server for visdom_demo)
 
 ALL = sorted(p.stem for p in SCRIPTS.glob("*.py"))
 # The trainers and tools whose defaults take more than a few seconds (or reach out to npm):
@@ -20,7 +21,7 @@ SMALL = {
     "mnist_mlp_gpu": ["--epochs", "1", "--limit", "1000", "--loader", "torchvision"],
     "mnist_raw_weights": ["--epochs", "1", "--limit", "2000"],
     "overfitting": ["--variants", "plain,dropout", "--epochs", "1", "--limit", "2000"],
-    "tb_demo": ["--epochs", "1", "--limit", "2000", "--run-name", "notebook-test"],
+    "tb_demo": ["--epochs", "1", "--limit", "2000"],
     "training_loop": ["--limit", "2000"],
     "visdom_assets": ["--help"],
     "visdom_demo": ["--epochs", "1", "--limit", "2000"],
@@ -46,11 +47,13 @@ def test_short_script_pasted_whole_runs(kernel, name):
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_long_script_pasted_then_main_with_flags(kernel, name):
+def test_long_script_pasted_then_main_with_flags(kernel, name, request):
     text = source(name)
     assert text.count(GUARD) == 1
+    flags = SMALL[name] + (["--port", str(request.getfixturevalue("server"))]
+                           if name == "visdom_demo" else [])
     pasted, run = run_cells(kernel, fresh(text.replace(GUARD, "if False:")),
-                            f"result = main({SMALL[name]!r})\nprint(type(result).__name__)")
+                            f"result = main({flags!r})\nprint(type(result).__name__)")
     assert pasted == "", pasted[-2000:]  # defining the script prints nothing and runs nothing
     assert run.rstrip().endswith("dict") or name == "visdom_assets", run[-2000:]
 
