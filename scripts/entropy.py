@@ -17,12 +17,10 @@ import torch
 import torch.nn.functional as F
 
 DISTRIBUTIONS = [[1 / 4.0] * 4, [0.1, 0.1, 0.1, 0.7], [0.001, 0.001, 0.001, 0.997]]  # the notes'
-CLASSES, FEATURES = 10, 784  # the notes' w = torch.randn(10, 784): ten digits, 28x28 pixels
 
 
 def entropy_bits(p):
-    """The notes' -sum p log2 p, written as they wrote it (so it prints tensor(2.) exactly)."""
-    return -(p * torch.log2(p)).sum()
+    return -(p * torch.log2(p)).sum()  # the notes' -sum p log2 p as written: prints tensor(2.)
 
 
 def cross_entropy_and_kl(p, q):
@@ -51,18 +49,16 @@ def softmax_twice(logits, target):
 
 
 def binary_cross_entropy_three_ways(logits, y):
-    """By the formula on sigmoid outputs, F.binary_cross_entropy, and ..._with_logits on logits."""
-    o = torch.sigmoid(logits)
+    o = torch.sigmoid(logits)  # the formula on sigmoid outputs, F.binary_cross_entropy, ..._logits
     formula = -(y * torch.log(o) + (1 - y) * torch.log(1 - o)).mean()
     return formula, F.binary_cross_entropy(o, y), F.binary_cross_entropy_with_logits(logits, y)
 
 
 def logit_gradients(z, target):
-    """d loss/d logit of MSE on sigmoid(z) and of BCE: 2(s - t)s(1 - s) and s - t (autograd)."""
-    z, t = z.detach().requires_grad_(), torch.full_like(z, target)
+    z, t = z.detach().requires_grad_(), torch.full_like(z, target)  # MSE on sigmoid(z) and BCE
     mse = F.mse_loss(torch.sigmoid(z), t, reduction="sum")
     bce = F.binary_cross_entropy_with_logits(z, t, reduction="sum")
-    return [torch.autograd.grad(loss, z)[0] for loss in (mse, bce)]
+    return [torch.autograd.grad(loss, z)[0] for loss in (mse, bce)]  # 2(s - t)s(1 - s), s - t
 
 
 def main(argv=None):
@@ -86,7 +82,7 @@ def main(argv=None):
         print(f"{name:<12} H(p, q) = {h_pq:.6f}   H(p) = {h_p:.6f}   KL(p||q) = {kl:.6f}")
     # The notes' unseeded randn gave 76.0477, 16.3820 and 73.18791198730469 (not reproducible);
     # the identity is, here with a seed. 004 prints .item(), 000/001 the tensor.
-    x, w, b = torch.randn(1, FEATURES), torch.randn(CLASSES, FEATURES), torch.randn(1, CLASSES)
+    x, w, b = torch.randn(1, 784), torch.randn(10, 784), torch.randn(1, 10)  # 28x28, 10 digits
     for title, logits, target in [("000/001: logits = x @ w.t()", x @ w.t(), 3),
                                   ("004: logits = x @ w.t() + b", x @ w.t() + b, 4),
                                   ("why log_softmax: logits [[0, 120]]",  # e^-120 underflows
@@ -96,7 +92,7 @@ def main(argv=None):
             print(f"{name:<51} =", loss.item() if title.startswith("004") else loss)
     print("\n# cross_entropy wants logits: fed softmax outputs it softmaxes twice, the loss stays "
           "in [ln(1 + 9/e), ln(e + 9)] = [1.4612, 2.4612] and the gradient shrinks")
-    sure = F.one_hot(torch.tensor([3]), CLASSES) * 20.0  # (1, 10): confidently right, class 3
+    sure = F.one_hot(torch.tensor([3]), 10) * 20.0  # (1, 10): confidently right, class 3
     for name, logits in {"confidently right": sure, "000's x @ w.t()": x @ w.t()}.items():
         right, wrong, g_right, g_wrong = softmax_twice(logits, torch.tensor([3]))
         print(f"{name:<17}: on logits {right:7.4f} (|grad| {g_right:.4f}), "
