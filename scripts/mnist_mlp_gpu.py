@@ -1,16 +1,11 @@
 """激活函数以及gpu加速 / GPU acceleration: the MNIST MLP on whatever device the machine has.
 
-The notes' GPU section: pick a device, `net.to(device)`, move the data with `.to(device)`.
-`show_to` prints what `.to` returns: a module moves its parameters in place and returns itself;
-a tensor is copied only when it must be (another device or dtype), else `.to` returns it as is
-(004: always new memory). 004's `data.gpu()` / `model.gpu()` do not exist: use `.to(device)`.
-The data is normalised and moved once, batches are index slices; each epoch prints its time and
-samples/s. `--loader torchvision` trains through the notes' per-sample DataLoader: the same
-images in the same order, so the same result, only slower.
+The notes' `net.to(device)`, `data.to(device)`; `show_to` prints what `.to` returns: a module moves
+in place and returns itself, a tensor is copied only when it must (004: always new memory); 004's
+`.gpu()` does not exist. `--loader torchvision`: the notes' DataLoader, same result, only slower.
 
 Run:    python scripts/mnist_mlp_gpu.py      (or: make mnist_mlp_gpu; --plot FILE.png)
-Expect: "device: cpu" here, each epoch's seconds and samples/s, and mnist_mlp.py's result for the
-        same seed (same net, init and batch order): 93xx/10000 (93%) after 10 epochs.
+Expect: "device: cpu" here, and mnist_mlp.py's 93xx/10000 (93%) for the same seed after 10 epochs.
 """
 import argparse
 import sys
@@ -27,10 +22,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
 DATA_DIR = ROOT / "data"
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
-EPOCHS = 10  # the notes' epochs
-BATCH_SIZE = 200  # the notes' batch_size
-LR = 0.01  # the notes' learning_rate
-LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
+EPOCHS, BATCH_SIZE, LR, LOG_INTERVAL = 10, 200, 0.01, 100  # the notes' recipe and log interval
 
 
 def to_inputs(images):
@@ -39,31 +31,21 @@ def to_inputs(images):
     return ((images.float() / 255 - MEAN) / STD).view(-1, 28 * 28)
 
 
-class MLP(nn.Module):
-    """784-200-200-10 with LeakyReLU between the layers; none on the logits (the notes' third
-    LeakyReLU there is the raw-weights section's bug, left out)."""
-
-    def __init__(self):
-        super().__init__()
-        self.model = nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(),
-                                   nn.Linear(200, 200), nn.LeakyReLU(),
-                                   nn.Linear(200, 10))
-
-    def forward(self, x):
-        return self.model(x)  # (B, 784) -> (B, 10) logits
+def build_model():
+    """mnist_mlp.py's net: 784-200-200-10, LeakyReLU, none on the logits (the notes' bug)."""
+    return nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(), nn.Linear(200, 200), nn.LeakyReLU(),
+                         nn.Linear(200, 10))  # (B, 784) -> (B, 10) logits
 
 
 def show_to(net, x, device):
-    """What `.to` returns, printed and returned. 004 says data gets new memory and a model moves
-    in place: the module half holds; a tensor already on `device` comes back as itself."""
-    weight = net.model[0].weight
+    """What `.to` returns, printed and returned: 004 says data gets new memory, a model not."""
+    weight = net[0].weight
     facts = {f"net.to({device}) is net": net.to(device) is net,  # a module returns itself
-             "the same weight Parameter after it": net.model[0].weight is weight,  # in place
+             "the same weight Parameter after it": net[0].weight is weight,  # moved in place
              f"x.to({device}) is x": x.to(device) is x,  # True when x is already there: no copy
              "x.to(torch.float64) is x": x.to(torch.float64) is x,  # another dtype: a copy
              "x.gpu exists": hasattr(x, "gpu"), "net.gpu exists": hasattr(net, "gpu")}  # 004's
-    for label, value in facts.items():
-        print(f"{label}: {value}")
+    print("\n".join(f"{label}: {value}" for label, value in facts.items()))
     return facts
 
 
@@ -90,9 +72,8 @@ def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVA
 
 
 def notes_loader(data_dir, batch_size, generator, limit=None):
-    """The notes' pipeline: a DataLoader over MNIST, each image decoded to PIL and back by
-    ToTensor, then Normalize, per sample, in Python. The notes' shuffle=True, drawn from
-    `generator` as shuffled_batches draws it (DataLoader(generator=...) first takes a seed)."""
+    """The notes' DataLoader: ToTensor (via PIL) and Normalize per image, shuffled by `generator`
+    as shuffled_batches is (DataLoader(generator=...) would draw a seed from it first)."""
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     ds = datasets.MNIST(data_dir, train=True, download=False, transform=transform)
     ds = torch.utils.data.Subset(ds, range(limit or len(ds)))
@@ -101,12 +82,10 @@ def notes_loader(data_dir, batch_size, generator, limit=None):
 
 
 def train_epoch_notes(model, optimizer, loader, device, epoch, log_interval=LOG_INTERVAL):
-    """The notes' loop: each (B, 1, 28, 28) batch flattened and moved to the device per step."""
-    losses = []
-    for i, (data, target) in enumerate(tqdm(loader, desc=f"epoch {epoch}", leave=False,
-                                            disable=None)):
-        data, target = data.view(-1, 28 * 28).to(device), target.to(device)  # notes: .cuda()
-        loss = F.cross_entropy(model(data), target)
+    """The notes' loop over their DataLoader: train_epoch's steps, on the loader's batches."""
+    losses, bar = [], tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=None)
+    for i, (data, target) in enumerate(bar):  # data (B, 1, 28, 28): flattened, moved per step
+        loss = F.cross_entropy(model(data.view(-1, 784).to(device)), target.to(device))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -114,88 +93,58 @@ def train_epoch_notes(model, optimizer, loader, device, epoch, log_interval=LOG_
         if i % log_interval == 0:
             tqdm.write("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
                 epoch, i * len(data), len(loader.dataset), 100. * i / len(loader), loss.item()))
-    return torch.stack(losses).tolist()  # .tolist() waits for the device: the epoch is done
+    return torch.stack(losses).tolist()
 
 
 @torch.no_grad()
 def evaluate(net, x, y, batch_size):
     """Test in batches as the notes do: (mean loss per image, correct)."""
-    net.eval()
-    correct, loss_sum = 0, 0.0
-    for i in range(0, len(x), batch_size):
-        logits = net(x[i:i + batch_size])  # (B, 10)
-        target = y[i:i + batch_size]  # (B,)
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
-        correct += (logits.argmax(dim=1) == target).sum().item()
-    return loss_sum / len(x), correct
+    logits = torch.cat([net(batch) for batch in x.split(batch_size)])  # (N, 10)
+    return F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).sum().item()
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="gpu加速: the MNIST MLP on the chosen device")
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help="images per SGD step and per test batch")
-    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
-    parser.add_argument("--loader", choices=["tensor", "torchvision"], default="tensor",
-                        help="train on index slices of tensors on the device, or through the "
-                             "notes' per-sample DataLoader")
-    parser.add_argument("--limit", type=positive_int,
-                        help="train on the first N training images only (none: all 60000)")
-    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL,
-                        help="batches between Train Epoch lines")
-    parser.add_argument("--plot", type=png_path, metavar="FILE.png",
-                        help="draw the training loss per step and test accuracy per epoch")
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=positive_float, default=LR)
+    parser.add_argument("--loader", choices=["tensor", "torchvision"], default="tensor")
+    parser.add_argument("--limit", type=positive_int, help="train on the first N images only")
+    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL)
+    parser.add_argument("--plot", type=png_path, metavar="FILE.png", help="loss, accuracy plot")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
-                        help="auto picks cuda, then mps, then cpu")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
     args = parse_flags(parser, argv)
-    device = args.device
+    device, notes = args.device, args.loader == "torchvision"
     print(f"device: {device}, loader: {args.loader}")
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
-
+    images, labels = load_mnist(args.data_dir, train=True)
+    net, x = build_model(), to_inputs(images[:args.limit])  # x (N, 784) on the CPU
+    show_to(net, x, device)  # moves net
+    x, y = x.to(device), labels[:args.limit].to(device)  # (N, 784), (N,) on the device once
     images, labels = load_mnist(args.data_dir, train=False)
-    x_test = to_inputs(images)  # (10000, 784), on the CPU
-    net = MLP()
-    show_to(net, x_test, device)  # moves net
-    x_test, y_test = x_test.to(device), labels.to(device)  # the test set is tensors either way
+    x_test, y_test = to_inputs(images).to(device), labels.to(device)  # the test set either way
+    loader = notes_loader(args.data_dir, args.batch_size, generator, args.limit) if notes else None
     optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
-    if args.loader == "torchvision":
-        loader = notes_loader(args.data_dir, args.batch_size, generator, args.limit)
-        n_train = len(loader.dataset)
-    else:
-        images, labels = load_mnist(args.data_dir, train=True)
-        x_train = to_inputs(images[:args.limit]).to(device)  # (N, 784), on the device once
-        y_train = labels[:args.limit].to(device)  # (N,)
-        n_train = len(x_train)
-
-    seconds, step_losses, accs = [], [], []
+    times, losses, accs = [], [], []
     for epoch in range(args.epochs):  # from 0, as the notes print it
-        net.train()
         start = time.perf_counter()
-        if args.loader == "torchvision":
-            losses = train_epoch_notes(net, optimizer, loader, device, epoch, args.log_interval)
+        if notes:
+            losses += train_epoch_notes(net, optimizer, loader, device, epoch, args.log_interval)
         else:
-            batches = shuffled_batches(n_train, args.batch_size, generator)
-            losses = train_epoch(net, optimizer, x_train, y_train, batches, epoch,
-                                 args.log_interval)  # .tolist() inside waits for the device
-        seconds.append(time.perf_counter() - start)
-        step_losses += losses
-        print(f"epoch {epoch}: train time {seconds[-1]:.2f} s, {n_train / seconds[-1]:.0f} "
-              f"samples/s")
+            batches = shuffled_batches(len(x), args.batch_size, generator)
+            losses += train_epoch(net, optimizer, x, y, batches, epoch, args.log_interval)
+        times.append(time.perf_counter() - start)  # the losses' .tolist() waited for the device
+        print(f"epoch {epoch}: train time {times[-1]:.2f} s, {len(x) / times[-1]:.0f} samples/s")
         test_loss, correct = evaluate(net, x_test, y_test, args.batch_size)
         print_test(test_loss, correct, len(x_test), args.batch_size)
         accs.append(correct / len(x_test))
-    samples_per_s = n_train * args.epochs / sum(seconds)
-    print(f"epochs: {args.epochs}, train time per epoch: {sum(seconds) / args.epochs:.2f} s, "
-          f"samples/s: {samples_per_s:.0f}")
+    print(f"epochs: {args.epochs}, train time per epoch: {sum(times) / len(times):.2f} s (mean)")
     if args.plot:
-        plot_training(args.plot, step_losses, accs, f"MLP on {device}, loader {args.loader}")
-    return {"test_acc": accs[-1], "test_loss": test_loss, "correct": correct,
-            "train_loss": step_losses[-1], "device": str(device), "samples_per_s": samples_per_s}
+        plot_training(args.plot, losses, accs, f"MLP on {device}, loader {args.loader}")
+    return {"test_acc": accs[-1], "test_loss": test_loss, "correct": correct}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
