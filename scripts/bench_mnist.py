@@ -1,15 +1,11 @@
 """gpu加速 (benchmark) / Where an MNIST epoch's time goes: the notes' pipeline, tensors, compute.
 
-One epoch of the same 784-200-200-10 MLP and SGD step three ways: (a) the notes' pipeline, a
-DataLoader over `datasets.MNIST` with per-sample ToTensor + Normalize, each batch moved to the
-device; (b) the tensor path of mnist_mlp_gpu.py, `to_inputs` once and batches gathered by the
-index slices of `shuffled_batches`; (c) the compute floor, the same steps on contiguous slices
-(no gather). It prints seconds, samples/s, GFLOP/s (an epoch's matmul FLOPs: flops_per_epoch)
-and the ratios. The notes' time goes into Python: each 28x28 image decoded to a PIL image and
-back, 60000 times per epoch.
+One epoch of the same MLP and SGD steps three ways, timed: (a) the notes' DataLoader (per-image
+ToTensor via PIL and Normalize, in Python; each batch moved to the device); (b) mnist_mlp_gpu.py's
+tensor path (`to_inputs` once, a gather per batch); (c) the compute floor (contiguous slices).
 
 Run:    python scripts/bench_mnist.py      (or: make bench; --limit 6000 for a quick look)
-Expect: 52.75 GFLOP per epoch; (a) many times slower than (b); (b) close to (c).
+Expect: 52.75 GFLOP per epoch; (a) many times slower than (b); (b) close to (c); noisy when busy.
 """
 import argparse
 import sys
@@ -26,11 +22,9 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
 DATA_DIR = ROOT / "data"
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
-BATCH_SIZE = 200  # the notes' batch_size
-LR = 0.01  # the notes' learning_rate (the time of a step does not depend on it)
+BATCH_SIZE, LR = 200, 0.01  # the notes' batch_size and learning_rate (a step's time ignores lr)
 SIZES = [784, 200, 200, 10]  # the notes' network
-WAYS = {"notes": "(a) the notes' DataLoader", "tensor": "(b) tensor path",
-        "floor": "(c) compute floor"}  # --ways
+WAYS = {"notes": "(a) notes' DataLoader", "tensor": "(b) tensor path", "floor": "(c) compute floor"}
 
 
 def to_inputs(images):
@@ -40,28 +34,23 @@ def to_inputs(images):
 
 
 def build_model(sizes):
-    """Linear layers of `sizes` with LeakyReLU between them (mnist_mlp_gpu.py's MLP)."""
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(fan_in, fan_out), nn.LeakyReLU()]
-    return nn.Sequential(*layers[:-1])  # no activation on the logits
+    """Linear layers of `sizes`, LeakyReLU between them, none on the logits (mnist_mlp_gpu.py's)."""
+    layers = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU())]
+    return nn.Sequential(*layers[:-1])
 
 
 def flops_per_epoch(sizes, n):
     """Matmul FLOPs of one training epoch over n images; a multiply-add counts 2. For the notes'
     net: 2·(784·200 + 200·200 + 200·10)·2 + 2·(200·200 + 200·10) = 879,200 per image, 52.75
     GFLOP per 60k epoch. Biases, activations, the loss and the update are O(size): left out."""
-    products = [fan_in * fan_out for fan_in, fan_out in zip(sizes[:-1], sizes[1:])]
-    forward = 2 * sum(products)  # x @ W.t() per layer
-    weight_grads = 2 * sum(products)  # grad.t() @ x per layer
-    input_grads = 2 * sum(products[1:])  # grad @ W per layer, except into the images
-    return n * (forward + weight_grads + input_grads)
+    products = [fan_in * fan_out for fan_in, fan_out in zip(sizes, sizes[1:])]  # one per layer
+    # 2 per product: forward x @ W.t(), weight grads grad.t() @ x; grad @ W except into the images
+    return n * (2 * sum(products) * 2 + 2 * sum(products[1:]))
 
 
 def notes_loader(data_dir, batch_size, generator, limit=None):
-    """The notes' pipeline: a DataLoader over MNIST, each image decoded to PIL and back by
-    ToTensor, then Normalize, per sample, in Python. The notes' shuffle=True, drawn from
-    `generator` as shuffled_batches draws it (DataLoader(generator=...) first takes a seed)."""
+    """The notes' DataLoader: ToTensor (via PIL) and Normalize per image, shuffled by `generator`
+    as shuffled_batches is (DataLoader(generator=...) would draw a seed from it first)."""
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     ds = datasets.MNIST(data_dir, train=True, download=False, transform=transform)
     ds = torch.utils.data.Subset(ds, range(limit or len(ds)))
@@ -87,13 +76,9 @@ def tensor_batches(x, y, batch_size, generator):
         yield x[idx.to(x.device)], y[idx.to(x.device)]  # (B, 784), (B,)
 
 
-def floor_batches(x, y, batch_size):
-    """(c): contiguous views, no copy: what is left is the arithmetic of the steps."""
-    return zip(x.split(batch_size), y.split(batch_size))
-
-
-def time_epoch(model, optimizer, batches):
+def time_epoch(model, lr, batches):
     """Seconds for one SGD step per (data, target) in `batches`, and the last loss."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     start = time.perf_counter()
     for data, target in batches:
         loss = F.cross_entropy(model(data), target)
@@ -105,57 +90,37 @@ def time_epoch(model, optimizer, batches):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="one MNIST epoch three ways, timed")
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--ways", nargs="+", choices=list(WAYS), default=list(WAYS))
-    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help="images per SGD step")
-    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
-    parser.add_argument("--limit", type=positive_int,
-                        help="an epoch of the first N training images (none: all 60000)")
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=positive_float, default=LR)
+    parser.add_argument("--limit", type=positive_int, help="an epoch of the first N images only")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
-                        help="auto picks cuda, then mps, then cpu")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
     args = parse_flags(parser, argv)
     device, batch_size = args.device, args.batch_size
-    print(f"device: {device}")
     images, labels = load_mnist(args.data_dir, train=True)
-    x = to_inputs(images[:args.limit]).to(device)  # (N, 784), on the device once
-    y = labels[:args.limit].to(device)  # (N,)
+    x, y = to_inputs(images[:args.limit]).to(device), labels[:args.limit].to(device)  # (N, 784)
     n, flops = len(x), flops_per_epoch(SIZES, len(x))
-    print(f"one epoch: {n} images, batch {batch_size}, {'-'.join(map(str, SIZES))} MLP, "
-          f"CPU threads: {torch.get_num_threads()}")
-    print(f"FLOPs per epoch (matmuls): {flops / 1e9:.2f} GFLOP")
+    print(f"device: {device}, CPU threads: {torch.get_num_threads()}; one epoch: {n} images, batch "
+          f"{batch_size}, {'-'.join(map(str, SIZES))} MLP, {flops / 1e9:.2f} GFLOP of matmuls")
     make_batches = {
         "notes": lambda g: notes_batches(notes_loader(args.data_dir, batch_size, g, n), device),
         "tensor": lambda g: tensor_batches(x, y, batch_size, g),
-        "floor": lambda g: floor_batches(x, y, batch_size)}
-    net = build_model(SIZES).to(device)  # warm-up, untimed: thread pools and allocator start
-    time_epoch(net, torch.optim.SGD(net.parameters(), lr=args.lr), floor_batches(
-        x[:5 * batch_size], y[:5 * batch_size], batch_size))
-
+        "floor": lambda g: zip(x.split(batch_size), y.split(batch_size))}  # views: no gather
+    time_epoch(build_model(SIZES).to(device), args.lr, [(x[:200], y[:200])] * 5)  # warm-up
     results = {}
     for way in args.ways:  # each from the same fresh seeded net and the same batch order
-        torch.manual_seed(args.seed)
-        net = build_model(SIZES).to(device)
-        optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
         batches = make_batches[way](torch.Generator().manual_seed(args.seed))
-        seconds, loss = time_epoch(net, optimizer, batches)
-        results[way] = {"seconds": seconds, "samples_per_s": n / seconds,
-                        "gflops": flops / seconds / 1e9, "loss": loss}
-    print(f"\n{'way':<26} {'seconds':>8} {'samples/s':>10} {'GFLOP/s':>8} {'last loss':>9}")
-    for way, r in results.items():
-        print(f"{WAYS[way]:<26} {r['seconds']:>8.2f} {r['samples_per_s']:>10.0f} "
-              f"{r['gflops']:>8.1f} {r['loss']:>9.4f}")
-    ratios = {f"{slow}/{fast}": results[slow]["seconds"] / results[fast]["seconds"]
-              for slow, fast in [("notes", "tensor"), ("tensor", "floor")]
-              if slow in results and fast in results}
-    for key, ratio in ratios.items():
-        print(f"time {key}: {ratio:.2f}x")
-    print("(a busy machine inflates every time and makes the ratios noisy)")
-    return {"n": n, "flops_per_epoch": flops, "ways": results, "ratios": ratios}
+        torch.manual_seed(args.seed)
+        seconds, loss = time_epoch(build_model(SIZES).to(device), args.lr, batches)
+        results[way] = {"seconds": seconds, "loss": loss}
+        print(f"{WAYS[way]}: {seconds:.2f} s, {n / seconds:.0f} samples/s, "
+              f"{flops / seconds / 1e9:.1f} GFLOP/s, last loss {loss:.4f}")
+    for slow, fast in zip(args.ways, args.ways[1:]):  # (a)/(b): the pipeline; (b)/(c): the gather
+        print(f"time {slow}/{fast}: {results[slow]['seconds'] / results[fast]['seconds']:.2f}x")
+    return {"n": n, "flops_per_epoch": flops, "ways": results}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
