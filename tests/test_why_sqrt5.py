@@ -41,8 +41,8 @@ def test_data_is_the_lessons(runs):
     """Normalising with the training mean/std makes /256 vs /255 irrelevant: the notes' stats(x)
     of x_valid[:100] to their printed 4 decimals, and the lesson's shapes."""
     res = runs[0]
-    assert [round(v, 4) for v in res["x"]] == [-0.0363, 0.9602]
-    assert res["shapes"] == ((50000, 1, 28, 28), (10000, 1, 28, 28))
+    assert [round(v, 4) for v in res["x = x_valid[:100]"]] == [-0.0363, 0.9602]
+    assert "x_train.shape = [50000, 1, 28, 28], x_valid.shape = [10000, 1, 28, 28]" in res["text"]
     assert (res["n"], res["c"]) == (50000, 10)  # the notes' n,c: (50000, tensor(10))
     assert "n, c = 50000, 10" in res["text"]
 
@@ -73,8 +73,8 @@ def test_default_init_std_is_one_over_sqrt_3_fan_in(runs):
     """uniform(±0.2) has std 0.2/sqrt(3) = 0.1155 (the notes: 0.1156); 800 weights put the sample
     std within ~±0.002 (20 seeds: 0.111-0.120); 10000 uniform(-1,1) within ~±0.003 of 0.5774."""
     for res in runs.values():
-        assert abs(res["weight"][1] - 1 / math.sqrt(3 * 25)) < 0.01
-        assert abs(res["uniform std"] - 1 / math.sqrt(3)) < 0.015  # 20 seeds: 0.5723-0.5799
+        assert abs(res["l1.weight"][1] - 1 / math.sqrt(3 * 25)) < 0.01
+        assert abs(res["uniform(-1, 1).std()"][0] - 1 / math.sqrt(3)) < 0.015  # 20 seeds: .572-.580
 
 
 def test_activation_scales(runs):
@@ -117,7 +117,7 @@ def test_bias_stats_fit_uniform_one_over_sqrt_fan_in(runs):
     = 0.0091 (uniform: kurtosis 1.8). Ours within 3 of them; so are the notes' unseeded
     (0.0212, 0.1176): 1.04 and 0.23 standard errors."""
     std, mean_se, std_se = 0.2 / math.sqrt(3), 0.2 / math.sqrt(3) / math.sqrt(32), 0.0091
-    for mean, sd in [r["bias"] for r in runs.values()]:
+    for mean, sd in [r["l1.bias"] for r in runs.values()]:
         assert abs(mean) < 3 * mean_se and abs(sd - std) < 3 * std_se, (mean, sd)
     # the notes' l1.weight.shape: torch.Size([32, 1, 5, 5])
     assert torch.nn.Conv2d(1, why_sqrt5.NH, why_sqrt5.KERNEL).weight.shape == (32, 1, 5, 5)
