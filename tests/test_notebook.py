@@ -98,6 +98,13 @@ def readme_cells():
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
+def test_the_kernel_has_not_this_venv_on_path(kernel):
+    out, = run_cells(kernel, "import os, sys\n"
+                     "print(os.path.dirname(sys.executable) in os.environ['PATH'].split(os.pathsep))")
+    assert out.strip() == "False"
+
+
+@pytest.mark.slow  # ~20 s: pip, three runs and a TensorBoard server
 def test_readme_notebook_cells_run_as_written(kernel, tmp_path):
     """The README's cells, in a kernel started without this venv on PATH, from the repository
     folder (the Colab clone cell is the one step skipped: no network)."""
