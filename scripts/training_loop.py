@@ -1,15 +1,13 @@
 """Basic Training Loop 小批量训练 基本的训练循环 → 重构 / The training loop, refactored step by step.
 
 fast.ai 2019 lesson 9: a 784-50-10 net trained for one epoch (bs 64, lr 0.5) on the lesson's 50k
-MNIST images, first with a loop that updates each layer's weight and bias by hand, then after each
-refactoring: model.parameters(), a DummyModule that registers submodules in __setattr__, add_module,
-nn.ModuleList, nn.Sequential, an own Optimizer, optim.SGD: eight steps, eight functions below.
-Every step trains the same way and must reach > 0.7 accuracy, as the lesson asserts.
+MNIST images, first updating each layer's weight and bias by hand, then after each refactoring:
+model.parameters(), a DummyModule that registers submodules in __setattr__, add_module, ModuleList,
+nn.Sequential, an own Optimizer, optim.SGD (eight functions); each must reach > 0.7 accuracy.
 
 Run:    python scripts/training_loop.py        (or: make training_loop; --plot FILE.png)
-Expect: untrained loss ~2.30 (ln 10) and accuracy ~0.1 on the first minibatch, preds [64, 10];
-        per step the last minibatch's loss and accuracy (16 images: 50000 = 781*64 + 16, so the
-        notes' 0.9375 = 15/16) and validation accuracy above 0.9.
+Expect: untrained: preds [64, 10], loss ~2.30 (ln 10), accuracy ~0.1; per step the last minibatch's
+        loss and accuracy (16 images, 50000 = 781*64 + 16: the notes' 0.9375 = 15/16), valid > 0.9.
 """
 import argparse
 import sys
@@ -40,25 +38,17 @@ def accuracy(out, yb):
     return (torch.argmax(out, dim=1) == yb).float().mean()
 
 
-def show_untrained(model, xb, yb):
-    """The notes' first look: an untrained model on the first minibatch (loss ~ln 10, acc ~0.1)."""
-    with torch.no_grad():
-        preds = model(xb)  # (64, 10)
-    print(f"preds[0] = {[round(v, 4) for v in preds[0].tolist()]}, preds.shape = "
-          f"{list(preds.shape)}   (notes: [64, 10])")
-    loss, acc = F.cross_entropy(preds, yb).item(), accuracy(preds, yb).item()
-    print(f"untrained, first minibatch: loss_func(preds, yb) = {loss:.4f} (notes: 2.3076), "
-          f"accuracy(preds, yb) = {acc:.4f} (notes: 0.1719)")
-    return {"preds_shape": list(preds.shape), "loss": loss, "acc": acc}
+def layer_list(n_in, nh, n_out):
+    return [nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out)]
 
 
 # ---- The models, in the order the lesson refactors them.
 class LayerListModel(nn.Module):
     """Step 1: a plain Python list of layers. nn.Module does not see them: no .parameters()."""
 
-    def __init__(self, n_in, nh, n_out):
+    def __init__(self, layers):
         super().__init__()
-        self.layers = [nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out)]
+        self.layers = layers
 
     def __call__(self, x):
         for layer in self.layers:
@@ -108,33 +98,21 @@ class DummyModule:
             p.grad = None
 
 
-class AddModuleModel(nn.Module):
-    """Step 4: a list of layers, each registered by hand with add_module."""
+class AddModuleModel(LayerListModel):
+    """Step 4: step 1's list and loop, each layer now registered by hand with add_module."""
 
     def __init__(self, layers):
-        super().__init__()
-        self.layers = layers
-        for i, layer in enumerate(self.layers):
+        super().__init__(layers)
+        for i, layer in enumerate(layers):
             self.add_module(f"layer_{i}", layer)
 
-    def __call__(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
 
-
-class ModuleListModel(nn.Module):
+class ModuleListModel(LayerListModel):
     """Step 5: nn.ModuleList is a list that registers its layers. It cannot be called itself:
-    this wrapper with its forward loop is what nn.Sequential is (step 6)."""
+    step 1's loop around it is what nn.Sequential is (step 6)."""
 
     def __init__(self, layers):
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-
-    def __call__(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return x
+        super().__init__(nn.ModuleList(layers))
 
 
 class Optimizer:
@@ -153,19 +131,14 @@ class Optimizer:
             p.grad.zero_()  # the notes: p.grad.data.zero_(); .grad needs no .data to be zeroed
 
 
-def layer_list(n_in, nh, n_out):
-    return [nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out)]
-
-
 def update_layers(model, lr):
     """Step 1's update: weight and bias of every layer that has them, by hand, outside autograd."""
     with torch.no_grad():
         for layer in model.layers:
-            if hasattr(layer, "weight"):
-                layer.weight -= layer.weight.grad * lr
-                layer.bias -= layer.bias.grad * lr
-                layer.weight.grad.zero_()
-                layer.bias.grad.zero_()
+            if hasattr(layer, "weight"):  # the Linear layers, not the ReLU
+                for p in (layer.weight, layer.bias):
+                    p -= p.grad * lr
+                    p.grad.zero_()
 
 
 def update_parameters(model, lr):
@@ -177,8 +150,8 @@ def update_parameters(model, lr):
 
 
 def fit(model, update, x, y, bs, epochs):
-    """The lesson's loop: minibatches by slices, in order; `update()` follows each backward().
-    Returns the last minibatch (xb, yb) and the loss of every step."""
+    """The lesson's loop over minibatch slices, `update()` after each backward(): the last
+    minibatch (xb, yb) and every step's loss."""
     losses, n_batches = [], (len(x) - 1) // bs + 1
     for epoch in range(epochs):
         for i in tqdm(range(n_batches), desc=f"epoch {epoch}", leave=False, disable=None):
@@ -192,7 +165,7 @@ def fit(model, update, x, y, bs, epochs):
 
 # ---- The eight steps, in the lesson's order: each builds its model and its update.
 def step1_by_hand(n_in, lr):
-    model = LayerListModel(n_in, NH, 10)
+    model = LayerListModel(layer_list(n_in, NH, 10))
     return model, lambda: update_layers(model, lr)
 
 
@@ -205,8 +178,7 @@ def step2_parameters(n_in, lr):
 
 def step3_dummy_module(n_in, lr):
     model = DummyModule(n_in, NH, 10)
-    print(model)
-    print([list(p.shape) for p in model.parameters()])
+    print(f"{model}\n{[list(p.shape) for p in model.parameters()]}")
     return model, lambda: update_parameters(model, lr)
 
 
@@ -240,43 +212,40 @@ def step8_optim_sgd(n_in, lr):
     return model, lambda: (opt.step(), opt.zero_grad())
 
 
+@torch.no_grad()
 def evaluate(model, x, y):
-    """(loss, accuracy) of the model on x (N, 784), y (N,), without building a graph."""
-    with torch.no_grad():
-        out = model(x)  # (N, 10)
-        return F.cross_entropy(out, y).item(), accuracy(out, y).item()
+    """(loss, accuracy) of the model on x (N, 784), y (N,)."""
+    out = model(x)  # (N, 10)
+    return F.cross_entropy(out, y).item(), accuracy(out, y).item()
 
 
-def plot_steps(path, losses, valid_accs):
-    """--plot: every step's training loss per minibatch (they overlap: the same training), and
-    each step's validation accuracy."""
+def plot_steps(path, results):
+    """--plot: every step's training loss per minibatch (they overlap) and validation accuracy."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(10, 4), layout="tight")
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for label, curve in losses.items():
-        ax_loss.plot(range(1, len(curve) + 1), curve, lw=0.6, alpha=0.6, label=label)
+    for label, r in results.items():
+        ax_loss.plot(range(1, len(r["losses"]) + 1), r["losses"], lw=0.6, alpha=0.6, label=label)
     ax_loss.set(xlabel="step (one minibatch)", ylabel="training loss", ylim=(0, 2.5),
                 title="the eight refactorings train alike")
     ax_loss.legend(fontsize=6)
-    ax_acc.plot(range(1, len(valid_accs) + 1), [100 * a for a in valid_accs], marker="o")
-    ax_acc.set(xlabel="refactoring step", ylabel="validation accuracy (%)",
-               title="after each step's training")
+    ax_acc.plot(range(1, len(results) + 1), [100 * r["valid_acc"] for r in results.values()],
+                marker="o")
+    ax_acc.set(xlabel="refactoring step", ylabel="validation accuracy (%)", title="after training")
     ax_acc.grid(alpha=0.3)
     fig.savefig(path, dpi=100)
     print(f"plot written to {path}")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="lesson 9: the training loop, refactored")
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     description="lesson 9: the training loop, refactored")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS, help="epochs per step")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=positive_float, default=LR)
-    parser.add_argument("--limit", type=positive_int, help="train on the first N images only "
-                        "(none: all 50000); the lesson's accuracy check is for full runs only")
-    parser.add_argument("--plot", type=png_path, metavar="FILE.png",
-                        help="draw every step's loss curve and validation accuracy")
+    parser.add_argument("--limit", type=positive_int,
+                        help="train on the first N images (none: all 50000, the lesson's check)")
+    parser.add_argument("--plot", type=png_path, metavar="FILE.png", help="each step's loss, acc")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
                         help="auto picks cuda, then mps, then cpu")
@@ -295,26 +264,32 @@ def main(argv=None):
              "3. DummyModule (__setattr__)": step3_dummy_module, "4. add_module": step4_add_module,
              "5. nn.ModuleList": step5_module_list, "6. nn.Sequential": step6_sequential,
              "7. own Optimizer": step7_optimizer, "8. optim.SGD": step8_optim_sgd}
-    results, losses = {}, {}
+    results = {}
     with device:  # every tensor a constructor makes lands on the device, listed layers included
-        untrained = show_untrained(LayerListModel(m, NH, 10), x_train[:bs], y_train[:bs])
+        model = LayerListModel(layer_list(m, NH, 10))  # the notes' first look: untrained
+        preds = model(x_train[:bs]).detach()  # (64, 10)
+        loss, acc = evaluate(model, x_train[:bs], y_train[:bs])
+        print(f"preds[0] = {[round(v, 4) for v in preds[0].tolist()]}, preds.shape = "
+              f"{list(preds.shape)}   (notes: [64, 10])\nuntrained, first minibatch: "
+              f"loss_func(preds, yb) = {loss:.4f} (notes: 2.3076), accuracy(preds, yb) = "
+              f"{acc:.4f} (notes: 0.1719)")
+        untrained = {"preds_shape": list(preds.shape), "loss": loss, "acc": acc}
         for label, build in steps.items():
             print(f"\n{label}")
             model, update = build(m, args.lr)
             fitted = fit(model, update, x_train, y_train, bs, args.epochs)
             loss, acc = evaluate(model, fitted["xb"], fitted["yb"])
-            _, valid_acc = evaluate(model, x_valid, y_valid)
+            valid_acc = evaluate(model, x_valid, y_valid)[1]
             notes = "   (notes: {:.4f}, {:.4f})".format(*NOTES[label]) if label in NOTES else ""
             print(f"last minibatch ({len(fitted['yb'])} images): loss {loss:.4f}, accuracy "
                   f"{acc:.4f}{notes}; valid accuracy {valid_acc:.4f}")
             if args.limit is None and not valid_acc > MIN_ACC:  # the lesson's `assert acc > 0.7`
-                raise SystemExit(f"error: step '{label}' reached valid accuracy {valid_acc:.4f}, "
-                                 f"not > {MIN_ACC}: training failed")
-            results[label] = {"batch_loss": loss, "batch_acc": acc,
-                              "batch_size": len(fitted["yb"]), "valid_acc": valid_acc}
-            losses[label] = fitted["losses"]
+                raise SystemExit(f"error: step '{label}': valid accuracy {valid_acc:.4f}, not > "
+                                 f"{MIN_ACC}: training failed")
+            results[label] = {"batch_loss": loss, "batch_acc": acc, "batch_size": len(fitted["yb"]),
+                              "valid_acc": valid_acc, "losses": fitted["losses"]}
     if args.plot:
-        plot_steps(args.plot, losses, [r["valid_acc"] for r in results.values()])
+        plot_steps(args.plot, results)
     return {"valid_acc": valid_acc, "steps": results, "untrained": untrained}
 
 

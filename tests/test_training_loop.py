@@ -122,7 +122,7 @@ def test_dummy_module_registers_like_nn_module():
 
 def test_registration_by_add_module_and_module_list():
     """A plain list hides its layers from nn.Module; add_module and ModuleList register them."""
-    assert list(tl.LayerListModel(784, 50, 10).parameters()) == []
+    assert list(tl.LayerListModel(tl.layer_list(784, 50, 10)).parameters()) == []
     for model in (tl.AddModuleModel(tl.layer_list(784, 50, 10)),
                   tl.ModuleListModel(tl.layer_list(784, 50, 10))):
         assert [list(p.shape) for p in model.parameters()] == [[50, 784], [50], [10, 50], [10]]
