@@ -53,6 +53,11 @@ test: install data ## the fast tests, about a minute (ARGS="-k entropy" passes a
 test-full: install data ## the slow tier: the notes' full recipes on several seeds (ARGS as for test)
 	$(PY) -m pytest -m slow $(ARGS)
 
+# Each cell a fresh venv in a temp folder, deleted after its run (~5.5 GB each); see .ci/matrix.
+.PHONY: matrix
+matrix: data ## the fast tier on Python 3.10-3.13 (pyenv) and at the minimums (CELLS="3.12 min")
+	.ci/matrix $(CELLS)
+
 all: install data visdom-assets visdom-server ## run every section with its defaults, in README order
 	@set -e; for s in $(SCRIPTS); do echo; echo "===== make $$s ====="; \
 	  if [ $$s = mnist_ddp ]; then $(call run,mnist_ddp); else $(PY) scripts/$$s.py; fi; done
