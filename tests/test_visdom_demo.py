@@ -159,7 +159,8 @@ def test_pred_window_holds_the_predictions(demo, mnist_test_set):
 def test_page_shows_the_plots_in_chromium(demo, server, tmp_path):
     missing = visdom_assets.missing_assets(visdom_assets.STATIC_DIR)
     if missing:
-        pytest.skip(f"visdom page libraries missing ({len(missing)} files): make visdom-assets")
+        pytest.skip(f"visdom page libraries missing ({len(missing)} files): "
+                    f"python scripts/visdom_assets.py (or: make visdom-assets)")
     _, windows = demo
     proc = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
