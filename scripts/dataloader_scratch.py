@@ -1,16 +1,16 @@
 """Dataset and DataLoader / Dataset、DataLoader、Random sampling 与 Validation, built from scratch.
 
 fast.ai 2019 lesson 9: a Dataset (len, slicing getitem), a DataLoader over slices, a Sampler with
-and without shuffling, collate with torch.stack, a DataLoader(ds, sampler, collate_fn); then
-torch's DataLoader with RandomSampler/SequentialSampler and shuffle=True, drop_last=True; get_dls
-and fit with model.train()/eval() and validation under no_grad. It answers the lesson's open
-question: the mean of per-batch metrics is wrong when the last batch is smaller (10000 = 78*128 +
-16); weighting by batch size gives exactly the metric over the whole set at once.
+and without shuffling, collate with torch.stack, a DataLoader(ds, sampler, collate_fn); torch's
+DataLoader with RandomSampler/SequentialSampler, shuffle=True, drop_last=True; get_dls and fit with
+train()/eval() and validation under no_grad. The lesson's open question answered: the mean of
+per-batch metrics is wrong when the last batch is smaller (10000 = 78*128 + 16); weighting by batch
+size gives exactly the metric over the whole set.
 
 Run:    python scripts/dataloader_scratch.py        (or: make dataloader_scratch; --plot FILE.png)
-Expect: Sampler(10 items, bs 3) -> [0,1,2] [3,4,5] [6,7,8] [9]; shuffled, a new permutation each
-        epoch; each loader's one-epoch training > 0.9; fit: valid acc > 0.93 after 5 epochs
-        (the notes: 0.9625), the per-batch mean off by ~0.0005 in accuracy and ~0.0015 in loss.
+Expect: Sampler(10 items, bs 3) -> [0,1,2] [3,4,5] [6,7,8] [9], shuffled anew each epoch; each
+        loader's epoch > 0.9; fit: valid acc > 0.93 after 5 epochs (notes: 0.9625), the per-batch
+        mean off by ~0.0005 in accuracy and ~0.0015 in loss.
 """
 import argparse
 import sys
@@ -34,12 +34,9 @@ LR = 0.5  # the lesson's lr (on [0, 1] pixels)
 EPOCHS = 5  # the lesson's fit(5, ...)
 MIN_ACC = 0.7  # the lesson's `assert acc > 0.7` after each one-epoch run (full runs only)
 MIN_FIT_ACC = 0.9  # the lesson's `assert acc > 0.9` after fit (full runs only)
-# The notes' (loss, accuracy) on the last minibatch after one epoch of 50000 images per loader.
-NOTES = {"xb,yb = train_ds[i*bs : i*bs+bs]": (0.4507, 0.8750),
-         "DataLoader(train_ds, bs): slices": (0.0762, 0.9844),
-         "DataLoader(ds, Sampler, collate)": (0.2939, 0.9375),
-         "torch DataLoader + RandomSampler": (0.2196, 0.9375),
-         "torch DataLoader shuffle, drop_last": (0.1029, 0.9688)}
+# The notes' (loss, accuracy) on the last minibatch after one epoch of 50000 images, per loader
+# in main's order, and after each epoch of fit.
+NOTES = [(0.4507, 0.8750), (0.0762, 0.9844), (0.2939, 0.9375), (0.2196, 0.9375), (0.1029, 0.9688)]
 NOTES_FIT = [(0.1573, 0.9533), (0.5863, 0.8684), (0.1299, 0.9609), (0.1178, 0.9664),
              (0.1283, 0.9625)]
 
@@ -108,11 +105,8 @@ class DataLoader:
 
 def get_dls(train_ds, valid_ds, bs, generator=None):
     """The lesson's get_dls: shuffled training batches, validation batches twice as big (no
-    gradients to keep, so twice the room).
-
-    The lesson's DataLoader(ds, batch_size=bs, shuffle=True) fetches ds[i] 64 times per batch and
-    collates; with batch_size=None and a BatchSampler, torch's DataLoader fetches ds[indices] once
-    per batch instead: the same batches (same sampler, same generator), ~10x faster on tensors."""
+    gradients to keep). batch_size=None with a BatchSampler fetches ds[indices] once per batch
+    where DataLoader(ds, bs, shuffle=True) fetches ds[i] 64 times: same batches, ~10x faster."""
     train_sampler = BatchSampler(RandomSampler(train_ds, generator=generator), bs, drop_last=False)
     valid_sampler = BatchSampler(SequentialSampler(valid_ds), bs * 2, drop_last=False)
     return (TorchDataLoader(train_ds, batch_size=None, sampler=train_sampler, generator=generator),
@@ -128,43 +122,33 @@ def get_model(n_in, nh, lr):
     return model, optim.SGD(model.parameters(), lr=lr)
 
 
-def train_epoch(model, opt, batches):
-    """One pass over an iterable of (xb, yb); returns the last minibatch."""
-    for xb, yb in batches:
-        loss = F.cross_entropy(model(xb), yb)  # the notes' loss_func
-        loss.backward()
+def one_epoch_through(loader, n_in, lr, x_valid, y_valid):
+    """A fresh model and SGD, one epoch through `loader`: the last minibatch's and valid metrics."""
+    model, opt = get_model(n_in, NH, lr)
+    for xb, yb in loader:
+        F.cross_entropy(model(xb), yb).backward()  # the notes' loss_func
         opt.step()
         opt.zero_grad()
-    return xb, yb
-
-
-def one_epoch_through(loader, n_in, lr, x_valid, y_valid):
-    """A fresh model and SGD, one epoch through `loader`: the notes' loss and accuracy on the
-    last minibatch, and the validation accuracy."""
-    model, opt = get_model(n_in, NH, lr)
-    xb, yb = train_epoch(model, opt, loader)
     with torch.no_grad():
-        out = model(xb)  # (B, 10)
+        out = model(xb)  # (B, 10): the last minibatch
         return {"loss": F.cross_entropy(out, yb).item(), "batch_acc": accuracy(out, yb).item(),
                 "batch_size": len(yb), "valid_acc": accuracy(model(x_valid), y_valid).item()}
 
 
+@torch.no_grad()
 def validate(model, loss_func, valid_dl):
     """Validation loss and accuracy two ways: the lesson's mean of per-batch means, and the
     mean weighted by batch size, which is the metric of the whole set whatever the batch sizes."""
     model.eval()  # switches BatchNorm/Dropout to inference (none here: the lesson's habit)
-    naive = torch.zeros(2, dtype=torch.float64)  # sum over batches of [loss, acc]
-    weighted = torch.zeros(2, dtype=torch.float64)  # sum over batches of [loss, acc] * len(yb)
-    nb, n = 0, 0
-    with torch.no_grad():
-        for xb, yb in valid_dl:
-            pred = model(xb)
-            metrics = torch.stack([loss_func(pred, yb), accuracy(pred, yb)]).double().cpu()
-            naive += metrics
-            weighted += metrics * len(yb)
-            nb, n = nb + 1, n + len(yb)
-    (loss, acc), (naive_loss, naive_acc) = (weighted / n).tolist(), (naive / nb).tolist()
-    return {"loss": loss, "acc": acc, "naive_loss": naive_loss, "naive_acc": naive_acc}
+    per_batch = []  # [loss, acc, batch size] of every batch
+    for xb, yb in valid_dl:
+        pred = model(xb)
+        per_batch.append([loss_func(pred, yb).item(), accuracy(pred, yb).item(), len(yb)])
+    m = torch.tensor(per_batch, dtype=torch.float64)  # (batches, [loss, acc, size])
+    weighted = (m[:, :2] * m[:, 2:]).sum(0) / m[:, 2].sum()  # = the metric of the whole set
+    naive = m[:, :2].mean(0)  # the lesson's mean of batch means
+    return {"loss": weighted[0].item(), "acc": weighted[1].item(), "naive_loss": naive[0].item(),
+            "naive_acc": naive[1].item()}
 
 
 def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
@@ -189,8 +173,7 @@ def fit(epochs, model, loss_func, opt, train_dl, valid_dl):
 
 
 def plot_fit(path, xb, yb, history):
-    """--plot: the notes' plt.imshow(xb[0].view(28, 28)) beside fit's training loss per step and
-    validation accuracy per epoch."""
+    """--plot: the notes' plt.imshow(xb[0].view(28, 28)) beside fit's loss and valid accuracy."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(12, 4), layout="tight")
     ax_img, ax_loss, ax_acc = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 2, 2]})
@@ -208,13 +191,12 @@ def plot_fit(path, xb, yb, history):
 
 
 # ---- The demos main() prints.
-def show_dataset(train_ds, valid_ds, n_train):
+def show_dataset(train_ds, valid_ds):
     """Dataset basics: lengths, and a slice gives a batch of x and a batch of y."""
-    assert len(train_ds) == n_train and len(valid_ds) == 10000
     xb, yb = train_ds[0:5]
-    assert xb.shape == (5, 28 * 28) and yb.shape == (5,)
-    print(f"len(train_ds) {len(train_ds)}  len(valid_ds) {len(valid_ds)}")
-    print(f"train_ds[0:5]: xb {list(xb.shape)}, yb {yb.tolist()}   (notes: [5, 0, 4, 1, 9])")
+    assert xb.shape == (5, 28 * 28) and yb.shape == (5,)  # the lesson's asserts
+    print(f"len(train_ds) {len(train_ds)}  len(valid_ds) {len(valid_ds)}\ntrain_ds[0:5]: xb "
+          f"{list(xb.shape)}, yb {yb.tolist()}   (notes: [5, 0, 4, 1, 9])")
     return yb.tolist()
 
 
@@ -224,10 +206,9 @@ def show_samplers(train_ds, bs, generator):
     in_order = [o.tolist() for o in Sampler(small_ds, bs, False)]
     s = Sampler(small_ds, bs, True, generator=generator)
     shuffled = [[o.tolist() for o in s] for _ in range(2)]  # two passes: two permutations
-    print(f"Sampler(small_ds, {bs}, False): {in_order}")
-    print(f"Sampler(small_ds, {bs}, True):  {shuffled[0]}   (notes: [[8, 0, 3], [5, 1, 2], "
-          f"[7, 6, 4], [9]])")
-    print(f"  ... next epoch:             {shuffled[1]}")
+    print(f"Sampler(small_ds, {bs}, False): {in_order}\nSampler(small_ds, {bs}, True):  "
+          f"{shuffled[0]}   (notes: [[8, 0, 3], [5, 1, 2], [7, 6, 4], [9]])\n"
+          f"  ... next epoch:             {shuffled[1]}")
     return in_order, shuffled
 
 
@@ -249,21 +230,19 @@ def same_batches(train_ds, bs, seed, n_batches=3):
     ours = get_dls(train_ds, train_ds, bs, torch.Generator().manual_seed(seed))[0]
     lesson = TorchDataLoader(train_ds, bs, shuffle=True,
                              generator=torch.Generator().manual_seed(seed))
-    pairs = zip(range(n_batches), ours, lesson)
-    return all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for _, a, b in pairs)
+    return all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+               for _, a, b in zip(range(n_batches), ours, lesson))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="lesson 9: Dataset, DataLoader, Sampler, fit")
+    parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                     description="lesson 9: Dataset, DataLoader, Sampler, fit")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS, help="epochs of the fit")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=positive_float, default=LR)
-    parser.add_argument("--limit", type=positive_int, help="train on the first N images only "
-                        "(none: all 50000); the lesson's accuracy checks are for full runs only")
-    parser.add_argument("--plot", type=png_path, metavar="FILE.png",
-                        help="draw the notes' imshow(xb[0]) beside fit's loss and accuracy")
+    parser.add_argument("--limit", type=positive_int,
+                        help="train on the first N images (none: all 50000, the lesson's checks)")
+    parser.add_argument("--plot", type=png_path, metavar="FILE.png", help="imshow(xb[0]), fit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
                         help="auto picks cuda, then mps, then cpu")
@@ -279,7 +258,7 @@ def main(argv=None):
     x_valid, y_valid = x_valid.to(device), y_valid.to(device)
     train_ds, valid_ds = Dataset(x_train, y_train), Dataset(x_valid, y_valid)
     n = len(train_ds)
-    res = {"first5": show_dataset(train_ds, valid_ds, n)}
+    res = {"first5": show_dataset(train_ds, valid_ds)}
     res["sampler_in_order"], res["sampler_shuffled"] = show_samplers(train_ds, 3, generator)
     res["valid_first"], res["train_first_batches_differ"] = peek_loaders(train_ds, valid_ds, bs,
                                                                          generator)
@@ -301,15 +280,15 @@ def main(argv=None):
           "accuracy; the notes' are after 50000")
     res["loaders"] = {}
     with device:  # the models' parameters on the data's device
-        for label, loader in loaders.items():
-            r = one_epoch_through(loader, x_train.shape[1], args.lr, x_valid, y_valid)
+        for (label, loader), notes in zip(loaders.items(), NOTES):
+            r = res["loaders"][label] = one_epoch_through(loader, x_train.shape[1], args.lr,
+                                                          x_valid, y_valid)
             print(f"{label:<36} loss {r['loss']:.4f}  acc {r['batch_acc']:.4f} ({r['batch_size']} "
-                  "images)  valid acc {:.4f}   notes: ({:.4f}, {:.4f})".format(r["valid_acc"],
-                                                                             *NOTES[label]))
+                  f"images)  valid acc {r['valid_acc']:.4f}   notes: ({notes[0]:.4f}, "
+                  f"{notes[1]:.4f})")
             if args.limit is None and not r["valid_acc"] > MIN_ACC:  # the lesson's assert
                 raise SystemExit(f"error: '{label}' reached valid accuracy {r['valid_acc']:.4f}, "
                                  f"not > {MIN_ACC}: training failed")
-            res["loaders"][label] = r
 
         res["same_batches"] = same_batches(train_ds, bs, args.seed)
         print(f"\n# get_dls: valid batches of {2 * bs}; same batches as DataLoader(shuffle=True): "
@@ -318,19 +297,15 @@ def main(argv=None):
         model, opt = get_model(x_train.shape[1], NH, args.lr)
         print("epoch, valid loss, valid acc (weighted by batch size); the lesson's per-batch mean")
         v, history = fit(args.epochs, model, loss_func, opt, train_dl, valid_dl)
-    with torch.no_grad():
-        out = model(x_valid)  # (10000, 10): the whole validation set at once
-        whole_loss, whole_acc = loss_func(out, y_valid).item(), accuracy(out, y_valid).item()
+    out = model(x_valid).detach()  # (10000, 10): the whole validation set at once
+    whole_loss, whole_acc = loss_func(out, y_valid).item(), accuracy(out, y_valid).item()
     print(f"whole validation set at once: loss {whole_loss:.4f} acc {whole_acc:.4f}  = weighted; "
           f"the per-batch mean counts the last {len(valid_ds) % (2 * bs)} images as a full batch")
     if args.plot:
         plot_fit(args.plot, *next(iter(train_dl)), history)
     if args.limit is None and not v["acc"] > MIN_FIT_ACC:  # the lesson's `assert acc > 0.9`
         raise SystemExit(f"error: valid accuracy {v['acc']:.4f} after fit, not > {MIN_FIT_ACC}")
-    res.update(valid_acc=v["acc"], valid_loss=v["loss"], naive_valid_acc=v["naive_acc"],
-               naive_valid_loss=v["naive_loss"], whole_valid_acc=whole_acc,
-               whole_valid_loss=whole_loss)
-    return res
+    return res | {"valid": v, "whole_valid": {"loss": whole_loss, "acc": whole_acc}}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
