@@ -1,10 +1,9 @@
 """可视化 / Visualization with tensorboardX (the notes' `SummaryWriter` section).
 
-Trains the notes' MNIST MLP (784-200-200-10, LeakyReLU, SGD lr 0.01, batch 200) and logs it for
-TensorBoard: `train/loss` every step, test loss and accuracy in one chart with `add_scalars`, a grid
-of test images (`add_image`), the predictions for them (`add_text`), each layer's parameters as
-histograms, and the notes' own example group (x·sin x, x·cos x, arctan x). `--writer torch` does
-the same with `torch.utils.tensorboard.SummaryWriter`, the drop-in that ships with PyTorch.
+The notes' MNIST MLP (784-200-200-10, LeakyReLU, SGD lr 0.01, batch 200) in TensorBoard: the loss
+of every step, test loss and accuracy in one chart (`add_scalars`), test images and predictions
+(`add_images`, `add_text`), parameter histograms and the notes' example group (x·sin x, x·cos x,
+arctan x). `--writer torch`: the same calls on PyTorch's own SummaryWriter.
 
 Run:    python scripts/tb_demo.py      (or: make tb_demo), then the printed `tensorboard` line
 Expect: "Test set: Average loss: 0.22xx, Accuracy: 93xx/10000 (93%)" after 10 epochs; the run's
@@ -20,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision import datasets
-from torchvision.utils import make_grid
 from tqdm import tqdm
 
 # data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
@@ -28,17 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Pa
 DATA_DIR = ROOT / "data"
 LOGDIR = ROOT / "runs"  # git-ignored; TensorBoard lists each sub-folder as a run
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
-EPOCHS = 10  # the notes' MNIST recipe
-BATCH_SIZE = 200
-LR = 0.01
+EPOCHS, BATCH_SIZE, LR = 10, 200, 0.01  # the notes' epochs, batch_size, learning_rate
 LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
-SHOW = 32  # test images in the image grid: 4 rows of 8, the same layout as the `pred` text
-NROW = 8  # images per row of the grid
-GROUP_STEPS = 100  # steps of the notes' x·sin x / x·cos x / arctan x example
-# The notes' "每30秒更新一次" is TensorBoard's page: it reloads every 30 s (the server re-reads
-# event files every 5 s, --reload_interval). The writer adds its own delay: it flushes to disk
-# every flush_secs, 120 s by default (tensorboardX and torch); 30 keeps it within a page reload.
-FLUSH_SECS = 30
+SHOW, NROW = 32, 8  # test images shown, 8 per row as add_images tiles them: the `pred` rows too
+# The notes' "每30秒更新一次" is TensorBoard's page reload (its server rereads the files every 5 s);
+FLUSH_SECS = 30  # the writer flushes them every flush_secs on top of that: 120 s by default
 
 
 def to_inputs(images):
@@ -48,31 +40,18 @@ def to_inputs(images):
 
 
 def build_model():
-    """The notes' MLP 784-200-200-10 with LeakyReLU."""
-    # The notes also put a LeakyReLU after the last Linear: it squashes negative logits, which
-    # slows learning; cross entropy wants raw logits, so the last layer has no activation here.
-    return nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(inplace=True),
-                         nn.Linear(200, 200), nn.LeakyReLU(inplace=True),
-                         nn.Linear(200, 10))
-
-
-def make_writer(kind, run_dir):
-    """tensorboardX's SummaryWriter (the notes') or torch.utils.tensorboard's: the same calls."""
-    if kind == "torch":
-        from torch.utils.tensorboard import SummaryWriter
-    else:
-        from tensorboardX import SummaryWriter
-    return SummaryWriter(str(run_dir), flush_secs=FLUSH_SECS)
+    """The notes' MLP 784-200-200-10 with LeakyReLU, less their LeakyReLU on the logits (it
+    squashes the negative ones and slows learning: cross entropy wants raw logits)."""
+    return nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(inplace=True), nn.Linear(200, 200),
+                         nn.LeakyReLU(inplace=True), nn.Linear(200, 10))
 
 
 def write_group_example(writer, steps):
-    """The notes' example: a random scalar, and three curves drawn in one chart by add_scalars."""
-    # The notes call add_scaler / add_scalers: typos, the methods are add_scalar / add_scalars.
-    for n_iter in range(steps):
-        writer.add_scalar("data/scalar1", torch.rand(1).item(), n_iter)
-        writer.add_scalars("data/scalar_group", {"xsinx": n_iter * np.sin(n_iter),
-                                                 "xcosx": n_iter * np.cos(n_iter),
-                                                 "arctanx": np.arctan(n_iter)}, n_iter)
+    """The notes' example (add_scaler, add_scalers there: typos): a random scalar, 3 curves."""
+    for n in range(steps):
+        writer.add_scalar("data/scalar1", torch.rand(1).item(), n)
+        writer.add_scalars("data/scalar_group", {"xsinx": n * np.sin(n), "xcosx": n * np.cos(n),
+                                                 "arctanx": np.arctan(n)}, n)  # one chart
 
 
 def shuffled_batches(n, batch_size, generator):
@@ -98,88 +77,71 @@ def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVA
 
 
 @torch.no_grad()
-def evaluate(model, x, y):
-    """The whole test set in one batch: (mean loss per image, correct, predictions (N,))."""
+def log_test(writer, model, x, y, step):
+    """Test in one batch; log loss and accuracy, SHOW images, their predictions, histograms."""
     logits = model(x)  # (10000, 10): fits in memory on any machine
     pred = logits.argmax(dim=1)  # (10000,)
-    return F.cross_entropy(logits, y).item(), (pred == y).sum().item(), pred
-
-
-def log_test(writer, model, x, pred, test_loss, acc, step):
-    """Test loss and accuracy in one chart, the first SHOW images, their predictions, histograms."""
-    # add_scalars writes each key as a run of its own (a folder test/loss beside the run's events;
-    # torch's writer names it test_loss): why TensorBoard lists "<run>/test/loss" as a run.
-    writer.add_scalars("test", {"loss": test_loss, "accuracy": acc}, step)
+    test_loss, correct = F.cross_entropy(logits, y).item(), (pred == y).sum().item()
+    # add_scalars writes each key as a run of its own: "<run>/test/loss" (torch's: test_loss)
+    writer.add_scalars("test", {"loss": test_loss, "accuracy": correct / len(x)}, step)
     images = (x[:SHOW] * STD + MEAN).clamp(0, 1).view(-1, 1, 28, 28)  # Normalize undone, [0, 1]
-    writer.add_image("x", make_grid(images.cpu(), nrow=NROW), step)  # (3, H, W)
+    writer.add_images("x", images.cpu(), step)  # the notes' add_image, for a batch (N, 1, 28, 28)
     rows = pred[:SHOW].view(-1, NROW).tolist()  # (SHOW / NROW, NROW)
-    # TensorBoard renders text as markdown: 4 leading spaces make a fixed-width block, so each
-    # line of digits matches a row of the image grid.
+    # markdown: 4 leading spaces make a fixed-width block, each line a row of the image grid
     writer.add_text("pred", "\n".join("    " + " ".join(map(str, r)) for r in rows), step)
     for name, param in model.named_parameters():  # "0.weight", "0.bias", "2.weight", ...
-        writer.add_histogram(name, param.detach().cpu(), step)
+        writer.add_histogram(name, param.cpu(), step)
+    return test_loss, correct
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="可视化: train the notes' MNIST MLP, log it for TensorBoard")
+    parser = argparse.ArgumentParser(description="可视化: the notes' MNIST MLP in TensorBoard",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--logdir", type=Path, default=LOGDIR, help="the folder of all runs")
-    parser.add_argument("--run-name",
-                        help="this run's folder in --logdir (none: tb_demo-<date>-<time>)")
-    parser.add_argument("--writer", choices=["tensorboardX", "torch"], default="tensorboardX",
-                        help="the notes' tensorboardX, or torch.utils.tensorboard")
+    parser.add_argument("--run-name", help="its folder in --logdir (none: tb_demo-<date>-<time>)")
+    parser.add_argument("--writer", choices=["tensorboardX", "torch"], default="tensorboardX")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help="images per SGD step")
-    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
-    parser.add_argument("--limit", type=positive_int,
-                        help="train on the first N training images only (none: all 60000)")
-    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL,
-                        help="batches between Train Epoch lines")
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=positive_float, default=LR)
+    parser.add_argument("--limit", type=positive_int, help="train on the first N images only")
+    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
-                        help="auto picks cuda, then mps, then cpu")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
     args = parse_flags(parser, argv)
-    print(f"device: {args.device}")
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
     run_dir = args.logdir / (args.run_name or datetime.now().strftime("tb_demo-%Y%m%d-%H%M%S"))
     try:  # first: a name already taken (or a logdir we cannot make) fails before any work
         run_dir.mkdir(parents=True)
     except OSError as e:
-        raise SystemExit(f"error: cannot make {run_dir} ({e.strerror}): a run needs a new "
-                         f"folder, pick another --run-name or --logdir")
-
+        raise SystemExit(f"error: cannot make {run_dir} ({e.strerror}); change --run-name/--logdir")
+    print(f"device: {args.device}, event files in {run_dir}")
     images, labels = load_mnist(args.data_dir, train=True)
-    x_train = to_inputs(images[:args.limit]).to(args.device)  # (N, 784), on the device once
-    y_train = labels[:args.limit].to(args.device)  # (N,)
+    x, y = to_inputs(images[:args.limit]).to(args.device), labels[:args.limit].to(args.device)
     images, labels = load_mnist(args.data_dir, train=False)
-    x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)
+    x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)  # (N, 784), (N,)
     model = build_model().to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-
-    with make_writer(args.writer, run_dir) as writer:  # `with`: closed (flushed) even on an error
-        write_group_example(writer, GROUP_STEPS)
-        test_loss, correct, pred = evaluate(model, x_test, y_test)  # the untrained net: step 0
-        log_test(writer, model, x_test, pred, test_loss, correct / len(x_test), 0)
-        step = 0
+    if args.writer == "torch":  # PyTorch's own SummaryWriter: the same calls
+        from torch.utils.tensorboard import SummaryWriter
+    else:  # the notes'
+        from tensorboardX import SummaryWriter
+    with SummaryWriter(str(run_dir), flush_secs=FLUSH_SECS) as writer:  # closed even on an error
+        write_group_example(writer, steps=100)
+        log_test(writer, model, x_test, y_test, step=0)  # the untrained net
         for epoch in range(args.epochs):  # from 0, as the notes print it
-            batches = shuffled_batches(len(x_train), args.batch_size, generator)
-            for loss in train_epoch(model, optimizer, x_train, y_train, batches, epoch,
-                                    args.log_interval):
-                step += 1
+            batches = shuffled_batches(len(x), args.batch_size, generator)
+            losses = train_epoch(model, optimizer, x, y, batches, epoch, args.log_interval)
+            for step, loss in enumerate(losses, start=epoch * len(batches) + 1):
                 writer.add_scalar("train/loss", loss, step)  # the notes' add_scaler: a typo
-            test_loss, correct, pred = evaluate(model, x_test, y_test)
+            test_loss, correct = log_test(writer, model, x_test, y_test, step)
             print_test(test_loss, correct, len(x_test))  # one test batch: no notes' figure
-            log_test(writer, model, x_test, pred, test_loss, correct / len(x_test), step)
     tensorboard = Path(sys.executable).parent / "tensorboard"  # the venv's, next to this python
-    print(f"event files in {run_dir} (its add_scalars lines in sub-folders: runs of their own)\n"
-          f"view all runs: {tensorboard if tensorboard.exists() else 'tensorboard'} --logdir "
-          f"{args.logdir}  (filter runs by name to compare; delete a run's folder to clear it)")
-    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": step,
-            "run_dir": str(run_dir)}
+    print(f"view all runs: {tensorboard if tensorboard.exists() else 'tensorboard'} --logdir "
+          f"{args.logdir}\n(add_scalars' lines are runs of their own, in sub-folders; filter runs "
+          f"by name to compare; delete a run's folder to clear it)")
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": step}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----

@@ -31,6 +31,7 @@ ARGS = ["--epochs", str(EPOCHS), "--limit", str(LIMIT), "--batch-size", str(BATC
         "--seed", "0", "--device", "cpu", "--log-interval", "10"]
 STEPS = EPOCHS * math.ceil(LIMIT / BATCH)
 TESTED_AT = [0, STEPS // 2, STEPS]  # the untrained net, then after each epoch
+GROUP_STEPS = 100  # the notes' example group: n_iter 0..99
 PARAMS = {"0.weight": 784 * 200, "0.bias": 200, "2.weight": 200 * 200, "2.bias": 200,
           "4.weight": 200 * 10, "4.bias": 10}  # the MLP's parameters and their sizes
 
@@ -55,8 +56,10 @@ def logged(tmp_path_factory, mnist_dir):
         result = tb_demo.main(common)
     with contextlib.redirect_stdout(out_t):
         result_t = tb_demo.main([*common, "--writer", "torch", "--run-name", "torch-writer"])
+    run = re.search(r"event files in (\S+)\n", out_x.getvalue())[1]  # where it says it wrote
     return dict(result=result, result_t=result_t, events=read_events(logdir), logdir=logdir,
-                run=Path(result["run_dir"]).name, out=out_x.getvalue(), out_t=out_t.getvalue())
+                run=Path(run).relative_to(logdir).as_posix(), out=out_x.getvalue(),
+                out_t=out_t.getvalue())
 
 
 def values(scalar_events):
@@ -67,7 +70,7 @@ def test_each_run_has_its_own_named_folder(logged):
     """Issue 20: two runs' twelve TensorBoard runs, each starting with its own run's name."""
     run, logdir = logged["run"], logged["logdir"]
     assert re.fullmatch(r"tb_demo-\d{8}-\d{6}", run)  # the default: tb_demo-<date>-<time>
-    assert Path(logged["result_t"]["run_dir"]) == logdir / "torch-writer"
+    assert f"event files in {logdir / 'torch-writer'}\n" in logged["out_t"]
     runs = set(logged["events"].Runs())
     # add_scalars' sub-runs: tensorboardX nests them (test/loss), torch joins them (test_loss)
     assert {r for r in runs if r.startswith(run)} == {run} | {
@@ -77,9 +80,8 @@ def test_each_run_has_its_own_named_folder(logged):
         f"torch-writer/{sub}" for sub in ["test_loss", "test_accuracy", "data_scalar_group_xsinx",
                                           "data_scalar_group_xcosx", "data_scalar_group_arctanx"]}
     assert len(runs) == 12
-    # It prints where the run went and the command that shows every run of the logdir.
-    assert f"event files in {logdir / run} " in logged["out"]
-    assert f"tensorboard --logdir {logdir}  (" in logged["out"]
+    # It prints the command that shows every run of the logdir.
+    assert f"tensorboard --logdir {logdir}\n" in logged["out"]
 
 
 def test_a_taken_run_name_fails_before_any_work(logged, mnist_dir):
@@ -89,7 +91,7 @@ def test_a_taken_run_name_fails_before_any_work(logged, mnist_dir):
         tb_demo.main(["--logdir", str(logdir), "--run-name", "torch-writer",
                       "--data-dir", str(mnist_dir), *ARGS])
     message = str(exc.value)
-    assert message.startswith(f"error: cannot make {logdir / 'torch-writer'} (File exists)")
+    assert message.startswith(f"error: cannot make {logdir / 'torch-writer'} (File exists);")
     assert "--run-name" in message and "\n" not in message
     assert sorted(p.name for p in (logdir / "torch-writer").iterdir()) == before  # untouched
 
@@ -147,30 +149,31 @@ def test_add_scalars_makes_one_run_per_line(logged):
 
 def test_the_notes_group_example(logged):
     events, run = logged["events"], logged["run"]
-    n = torch.arange(tb_demo.GROUP_STEPS, dtype=torch.float64)
+    n = torch.arange(GROUP_STEPS, dtype=torch.float64)
     for name, curve in [("xsinx", n * n.sin()), ("xcosx", n * n.cos()), ("arctanx", n.atan())]:
         got, steps = values(events.Scalars(f"{run}/data/scalar_group/{name}", "data/scalar_group"))
-        assert steps == list(range(tb_demo.GROUP_STEPS))
+        assert steps == list(range(GROUP_STEPS))
         torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), curve,
                                    rtol=1e-6, atol=1e-5)  # event files store float32
     random, _ = values(events.Scalars(run, "data/scalar1"))
-    assert len(random) == tb_demo.GROUP_STEPS and all(0 <= v < 1 for v in random)
-    assert len(set(random)) == tb_demo.GROUP_STEPS  # a new draw each step
+    assert len(random) == GROUP_STEPS and all(0 <= v < 1 for v in random)
+    assert len(set(random)) == GROUP_STEPS  # a new draw each step
 
 
 def test_image_is_the_grid_of_test_digits(logged, mnist_dir):
     images = logged["events"].Images(logged["run"], "x")
     assert [e.step for e in images] == TESTED_AT
-    # make_grid: 2 px between and around 28x28 images, 8 per row, 32 images in 4 rows.
-    width, height = 8 * 30 + 2, 4 * 30 + 2
+    # add_images tiles the 28x28 images edge to edge, 8 per row: 32 images in 4 rows.
+    width, height = 8 * 28, 4 * 28
     png = Image.open(io.BytesIO(images[-1].encoded_image_string))
     assert (images[-1].width, images[-1].height) == png.size == (width, height)
     raw = datasets.MNIST(mnist_dir, train=False).data  # (10000, 28, 28) uint8, the raw file
-    pixels = torch.from_numpy(np.array(png.convert("L")))  # (122, 242)
+    pixels = torch.from_numpy(np.array(png.convert("L")))  # (112, 224)
     # The digits as in the file: Normalize was undone before the grid (to within rounding).
-    # First cell = test image 0, second row's first cell = image 8.
-    assert (pixels[2:30, 2:30].int() - raw[0].int()).abs().max() <= 1
-    assert (pixels[32:60, 2:30].int() - raw[8].int()).abs().max() <= 1
+    # First cell = test image 0, second cell = image 1, second row's first cell = image 8.
+    assert (pixels[:28, :28].int() - raw[0].int()).abs().max() <= 1
+    assert (pixels[:28, 28:56].int() - raw[1].int()).abs().max() <= 1
+    assert (pixels[28:56, :28].int() - raw[8].int()).abs().max() <= 1
 
 
 def test_histograms_of_every_parameter(logged):
@@ -200,25 +203,27 @@ def test_text_holds_the_predictions(logged, mnist_dir):
 
 
 def test_the_copied_lesson_trains_and_logs(mnist_dir, tmp_path):
-    """The lesson part alone (no main, no plumbing, no __file__): a few steps on real MNIST,
-    then log_test into a real event file, read back."""
+    """The lesson part alone (no main, no plumbing, no __file__) with the notes' own writer: a
+    few steps on real MNIST between two log_test calls, read back from the real event file."""
+    from tensorboardX import SummaryWriter
     lesson = lesson_namespace("tb_demo")
     train = datasets.MNIST(mnist_dir, train=True)
     x, y = lesson["to_inputs"](train.data[:2000]), train.targets[:2000]
     torch.manual_seed(0)
     model = lesson["build_model"]()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    loss0, _, _ = lesson["evaluate"](model, x, y)
     batches = lesson["shuffled_batches"](len(x), 200, torch.Generator().manual_seed(0))
-    losses = lesson["train_epoch"](model, optimizer, x, y, batches, epoch=0, log_interval=100)
+    with SummaryWriter(str(tmp_path / "run")) as writer:
+        loss0, _ = lesson["log_test"](writer, model, x, y, 0)
+        losses = lesson["train_epoch"](model, optimizer, x, y, batches, epoch=0, log_interval=100)
+        loss, correct = lesson["log_test"](writer, model, x, y, 10)
     assert len(losses) == 10
-    loss, correct, pred = lesson["evaluate"](model, x, y)
     assert loss < loss0 - 0.1  # 10 SGD steps at lr 0.05 lower the loss (2.30 -> ~2.0)
-    with lesson["make_writer"]("tensorboardX", tmp_path / "run") as writer:
-        lesson["log_test"](writer, model, x, pred, loss, correct / len(x), 10)
+    with torch.no_grad():  # the accuracy counted here, from the model itself
+        expected = (model(x).argmax(dim=1) == y).float().mean().item()
     events = read_events(tmp_path)
     acc, steps = values(events.Scalars("run/test/accuracy", "test"))
-    assert steps == [10] and acc[0] == pytest.approx(correct / len(x))
+    assert steps == [0, 10] and acc[1] == pytest.approx(expected)
 
 
 def test_tensorboard_serves_the_tags(logged):
