@@ -1,14 +1,13 @@
 """可视化 / Visualization with visdom (LS30.Visdom可视化).
 
-Trains the notes' MNIST MLP (784-200-200-10, LeakyReLU, SGD lr 0.01, batch 200) and shows it live
-in visdom in the notes' windows: `train_loss` (the loss of every step, sent once per epoch),
-`test` (test loss and accuracy per epoch, two lines with a legend), `x` (test images) and `pred`
-(their predictions). It needs a running server, as the notes' `python -m visdom.server`.
+The notes' MNIST MLP (784-200-200-10, LeakyReLU, SGD lr 0.01, batch 200), live in the notes'
+visdom windows: `train_loss` (every step's loss, sent once per epoch), `test` (test loss and
+accuracy per epoch, two lines with a legend), `x` (test images) and `pred` (their predictions).
 
-Run:    python scripts/visdom_server.py start, then python scripts/visdom_demo.py   (or: make
-        visdom_demo, which starts the server first), then open http://localhost:8097/env/main
-Expect: "Test set: Average loss: 0.22xx, Accuracy: 93xx/10000 (93%)" after the notes' 10 epochs.
-        No server: one line naming the command that starts one, exit 1.
+Run:    python scripts/visdom_server.py start (the notes' `python -m visdom.server`), then python
+        scripts/visdom_demo.py (or: make visdom_demo, server first); open the printed URL
+Expect: "Test set: Average loss: 0.22xx, Accuracy: 93xx/10000 (93%)" after the notes' 10 epochs;
+        no server: one line naming the command that starts one, exit 1.
 """
 import argparse
 import http.client
@@ -32,39 +31,26 @@ DATA_DIR = ROOT / "data"
 SERVER, PORT, ENV = "http://localhost", 8097, "main"  # visdom's defaults: where Visdom() looks
 PROBE_TIMEOUT = 2.0  # seconds; the visdom client itself sets no timeout and can wait forever
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
-EPOCHS = 10  # the notes' recipe
-BATCH_SIZE = 200
-LR = 0.01
+EPOCHS, BATCH_SIZE, LR = 10, 200, 0.01  # the notes' epochs, batch_size, learning_rate
 LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
-SHOW = 32  # test images in the `x` window: 4 rows of 8, the same layout as the `pred` text
-NROW = 8  # images per row in visdom's grid (its default)
-START_SERVER = ("make visdom-server, or python scripts/visdom_server.py start (the collection's "
-                "offline server; elsewhere: python -m visdom.server)")
-
-
-def bypass_proxy_for_loopback(server):
-    """A local server must not be reached through a proxy: with http_proxy set, both urllib (the
-    probe) and requests (the visdom client) would send 127.0.0.1 traffic to the proxy."""
-    host = urllib.parse.urlsplit(server).hostname or ""
-    if host in ("localhost", "127.0.0.1", "::1") or host.startswith("127."):
-        for name in ("no_proxy", "NO_PROXY"):  # both spellings: each library reads one
-            hosts = [h for h in os.environ.get(name, "").split(",") if h]
-            os.environ[name] = ",".join(hosts + [host, "localhost", "127.0.0.1"])
+SHOW, NROW = 32, 8  # test images in `x`, 8 per row (visdom's default): the `pred` rows too
 
 
 def connect(server, port, env, timeout=PROBE_TIMEOUT):
     """The notes' `viz = Visdom()`, after checking with a short timeout that the server answers."""
-    url = f"{server}:{port}"
-    bypass_proxy_for_loopback(server)
+    host = urllib.parse.urlsplit(server).hostname or ""
+    if host in ("localhost", "::1") or host.startswith("127."):  # a local server: no proxy
+        for name in ("no_proxy", "NO_PROXY"):  # urllib (the probe) and requests (visdom) read them
+            os.environ[name] = f"{os.environ.get(name, '')},{host}"
     try:
-        urllib.request.urlopen(url + "/", timeout=timeout).close()
+        urllib.request.urlopen(f"{server}:{port}/", timeout=timeout).close()
     except (OSError, ValueError, http.client.HTTPException):  # refused, timeout, not HTTP, bad URL
-        raise SystemExit(f"error: no visdom server at {url}; start one with: {START_SERVER}")
-    # visdom logs a warning for each optional feature left off (the incoming socket, a session):
-    # only its errors matter here. No incoming socket: this demo sends, it never listens.
-    logging.getLogger("visdom").setLevel(logging.ERROR)
+        raise SystemExit(f"error: no visdom server at {server}:{port}; start one with: make visdom-"
+                         f"server, or python scripts/visdom_server.py start (elsewhere: python -m "
+                         f"visdom.server)")
+    logging.getLogger("visdom").setLevel(logging.ERROR)  # its errors, not a warning per option
     return Visdom(server=server, port=port, env=env, raise_exceptions=True,
-                  use_incoming_socket=False)
+                  use_incoming_socket=False)  # no incoming socket: it sends, it never listens
 
 
 def to_inputs(images):
@@ -74,12 +60,10 @@ def to_inputs(images):
 
 
 def build_model():
-    """The notes' MLP 784-200-200-10 with LeakyReLU."""
-    # The notes also put a LeakyReLU after the last Linear: it squashes negative logits, which
-    # slows learning; cross entropy wants raw logits, so the last layer has no activation here.
-    return nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(inplace=True),
-                         nn.Linear(200, 200), nn.LeakyReLU(inplace=True),
-                         nn.Linear(200, 10))
+    """The notes' MLP 784-200-200-10 with LeakyReLU, less their LeakyReLU on the logits (it
+    squashes the negative ones and slows learning: cross entropy wants raw logits)."""
+    return nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(inplace=True), nn.Linear(200, 200),
+                         nn.LeakyReLU(inplace=True), nn.Linear(200, 10))
 
 
 def shuffled_batches(n, batch_size, generator):
@@ -106,91 +90,67 @@ def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVA
 
 def show_train_losses(viz, losses, first_step):
     """The steps' losses as points (first_step, ...) of `train_loss`, in one request."""
-    # The notes open the window with `viz = line([0.], [0.], ...)`: a NameError as written, and
-    # `viz = viz.line(...)` would replace the client by the window id it returns. Their (0, 0)
-    # start would also make the curve rise to 2.3 before it falls: the first losses open it here.
-    steps = list(range(first_step, first_step + len(losses)))
-    if first_step == 1:  # update=None: a new window (a rerun's old curve is replaced)
-        viz.line(losses, steps, win="train_loss", opts=dict(title="train loss"))
-    else:
-        viz.line(losses, steps, win="train_loss", update="append")
+    # The notes open it with `viz = line([0.], [0.], ...)`: a NameError as written (`viz =
+    # viz.line(...)` would replace the client by a window id), and the curve would rise from 0 to
+    # 2.3 first. The first losses open it (update=None: a rerun's old curve goes), the rest append.
+    viz.line(losses, list(range(first_step, first_step + len(losses))), win="train_loss",
+             update=None if first_step == 1 else "append", opts=dict(title="train loss"))
 
 
 @torch.no_grad()
-def evaluate(model, x, y):
-    """The whole test set in one batch: (mean loss per image, correct, predictions (N,))."""
+def show_test(viz, model, x, y, step):
+    """Test in one batch: (loss, accuracy) to `test`, SHOW images to `x`, predictions to `pred`."""
     logits = model(x)  # (10000, 10): fits in memory on any machine
     pred = logits.argmax(dim=1)  # (10000,)
-    return F.cross_entropy(logits, y).item(), (pred == y).sum().item(), pred
-
-
-def show_test(viz, x, pred, test_loss, acc, step):
-    """Append (loss, accuracy) to `test`; show the first SHOW test images and their predictions."""
-    if step == 0:  # two lines: Y is (1, 2), one row of (loss, accuracy) per point
-        viz.line([[test_loss, acc]], [0], win="test",
-                 opts=dict(title="test loss & acc.", legend=["loss", "acc."]))
-    else:
-        viz.line([[test_loss, acc]], [step], win="test", update="append")
-    # The notes send the normalised batch. visdom multiplies a float image by 255 only when its
-    # max is <= 1; a normalised batch (max ~2.8) is cast to uint8 as is, pixels 0-2 of 255: the
-    # digits come out nearly black. Undo the Normalize first, into [0, 1].
+    test_loss, correct = F.cross_entropy(logits, y).item(), (pred == y).sum().item()
+    viz.line([[test_loss, correct / len(x)]], [step], win="test", update="append" if step else None,
+             opts=dict(title="test loss & acc.", legend=["loss", "acc."]))  # Y (1, 2): two lines
+    # The notes send the normalised batch: visdom scales a float image by 255 only when its max
+    # is <= 1, else casts it to uint8 as is (max ~2.8: pixels 0-2, nearly black). Undo Normalize.
     images = (x[:SHOW] * STD + MEAN).clamp(0, 1).view(-1, 1, 28, 28).cpu()  # (SHOW, 1, 28, 28)
     viz.images(images, nrow=NROW, win="x", opts=dict(title="x"))
     # The notes send str(pred.numpy()); the text window is HTML, where newlines collapse, so
     # rows of NROW are joined with <br>: each line of digits matches a row of images in `x`.
     rows = pred[:SHOW].view(-1, NROW).tolist()  # (SHOW / NROW, NROW)
-    viz.text("<br>".join(" ".join(map(str, row)) for row in rows), win="pred",
-             opts=dict(title="pred"))
+    viz.text("<br>".join(" ".join(map(str, r)) for r in rows), win="pred", opts=dict(title="pred"))
+    return test_loss, correct
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="可视化: train the notes' MNIST MLP and watch it in visdom")
-    parser.add_argument("--server", default=SERVER, help="visdom server")
-    parser.add_argument("--port", type=positive_int, default=PORT, help="visdom server port")
+    parser = argparse.ArgumentParser(description="可视化: the notes' MNIST MLP, live in visdom",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--server", default=SERVER)
+    parser.add_argument("--port", type=positive_int, default=PORT)
     parser.add_argument("--env", default=ENV, help="visdom environment")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help="images per SGD step")
-    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
-    parser.add_argument("--limit", type=positive_int,
-                        help="train on the first N training images only (none: all 60000)")
-    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL,
-                        help="batches between Train Epoch lines")
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=positive_float, default=LR)
+    parser.add_argument("--limit", type=positive_int, help="train on the first N images only")
+    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
-                        help="auto picks cuda, then mps, then cpu")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
     args = parse_flags(parser, argv)
     server = args.server.rstrip("/") if "://" in args.server else "http://" + args.server
     viz = connect(server, args.port, args.env)  # before any work: fail fast without a server
-    url = f"{server}:{args.port}/env/{args.env}"
-    print(f"device: {args.device}\nwatch it at {url}")
+    print(f"device: {args.device}\nwatch train_loss, test, x and pred at {server}:{args.port}/env/"
+          f"{args.env}")
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
-
     images, labels = load_mnist(args.data_dir, train=True)
-    x_train = to_inputs(images[:args.limit]).to(args.device)  # (N, 784), on the device once
-    y_train = labels[:args.limit].to(args.device)  # (N,)
+    x, y = to_inputs(images[:args.limit]).to(args.device), labels[:args.limit].to(args.device)
     images, labels = load_mnist(args.data_dir, train=False)
-    x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)
+    x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)  # (N, 784), (N,)
     model = build_model().to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-
-    test_loss, correct, pred = evaluate(model, x_test, y_test)  # the untrained net: step 0
-    show_test(viz, x_test, pred, test_loss, correct / len(x_test), 0)
-    step = 0
+    show_test(viz, model, x_test, y_test, step=0)  # the untrained net
     for epoch in range(args.epochs):  # from 0, as the notes print it
-        batches = shuffled_batches(len(x_train), args.batch_size, generator)
-        losses = train_epoch(model, optimizer, x_train, y_train, batches, epoch, args.log_interval)
-        show_train_losses(viz, losses, step + 1)  # one request per epoch, not one per step
-        step += len(losses)
-        test_loss, correct, pred = evaluate(model, x_test, y_test)
+        batches = shuffled_batches(len(x), args.batch_size, generator)
+        losses = train_epoch(model, optimizer, x, y, batches, epoch, args.log_interval)
+        show_train_losses(viz, losses, epoch * len(batches) + 1)  # one request for the epoch
+        test_loss, correct = show_test(viz, model, x_test, y_test, (epoch + 1) * len(batches))
         print_test(test_loss, correct, len(x_test))  # one test batch: no notes' figure
-        show_test(viz, x_test, pred, test_loss, correct / len(x_test), step)
-    print(f"open {url} to see train_loss, test, x and pred")
-    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": step}
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----

@@ -91,7 +91,7 @@ def mnist_test_set(mnist_dir):
 def test_train_loss_window_has_every_step_sent_once_per_epoch(demo):
     result, windows = demo
     line = windows["train_loss"]["content"]["data"]
-    assert len(line) == 1 and result["steps"] == STEPS
+    assert len(line) == 1
     x, y = line[0]["x"], line[0]["y"]
     assert x == list(range(1, STEPS + 1))  # one point per step, both epochs, no (0, 0) start
     # The first point is the first real loss: untrained, cross entropy ≈ ln 10.
@@ -206,7 +206,8 @@ def test_silent_server_does_not_hang():
 
 def test_the_copied_lesson_draws_the_windows(server, mnist_dir):
     """The lesson part alone (no main, no plumbing, no __file__): connect, then the notes' two
-    line calls (open the window, then update='append') and the test windows, read back."""
+    line calls (open the window, then update='append') and the test windows of an untrained
+    net, read back and compared with the net's own outputs computed here."""
     lesson = lesson_namespace("visdom_demo")
     viz = lesson["connect"]("http://127.0.0.1", server, ENV + "_lesson")
     lesson["show_train_losses"](viz, [2.5, 2.0], 1)  # opens train_loss
@@ -219,11 +220,20 @@ def test_the_copied_lesson_draws_the_windows(server, mnist_dir):
     assert data["content"]["data"][0]["y"] == [9.0]
     from torchvision import datasets
     test = datasets.MNIST(mnist_dir, train=False)
-    x = lesson["to_inputs"](test.data[:lesson["SHOW"]])  # (32, 784)
-    pred = torch.arange(lesson["SHOW"]) % 10  # made-up predictions 0 1 2 ... 9 0 1 ...
-    lesson["show_test"](viz, x, pred, 2.3, 0.1, 0)
+    x, y = lesson["to_inputs"](test.data[:1000]), test.targets[:1000]  # (1000, 784), (1000,)
+    torch.manual_seed(0)
+    model = lesson["build_model"]()
+    loss, correct = lesson["show_test"](viz, model, x, y, 0)
+    with torch.no_grad():
+        logits = model(x)  # (1000, 10)
+    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), abs=1e-6)
+    assert correct == (logits.argmax(dim=1) == y).sum().item()
+    assert loss == pytest.approx(math.log(10), abs=0.1)  # untrained: about ln 10
+    points = json.loads(viz.get_window_data("test", env=ENV + "_lesson"))["content"]["data"]
+    assert [(p["name"], p["x"], p["y"]) for p in points] == [
+        ("loss", [0], [pytest.approx(loss)]), ("acc.", [0], [pytest.approx(correct / 1000)])]
     text = json.loads(viz.get_window_data("pred", env=ENV + "_lesson"))["content"]
-    assert text.split("<br>")[0] == "0 1 2 3 4 5 6 7"
+    assert text.split("<br>")[0] == " ".join(map(str, logits[:8].argmax(dim=1).tolist()))
 
 
 def test_loopback_bypasses_a_proxy(server, monkeypatch):
