@@ -49,7 +49,7 @@ def test_tensor_path_learns_and_prints(tensor_run):
 
 
 def test_what_to_returns_is_printed(tensor_run):
-    """The docstring's claims, printed by the run: x (the test images) is loaded on the CPU, so
+    """The docstring's claims, printed by the run: x (the training images) is on the CPU, so
     x.to(device) is x exactly when the device is the CPU; another dtype is always a copy."""
     _, out, _ = tensor_run
     assert f"x.to({AUTO}) is x: {AUTO == 'cpu'}\n" in out
