@@ -46,8 +46,7 @@ def init_weights(init="kaiming", sizes=SIZES, device="cpu"):
         w = torch.randn(fan_out, fan_in, device=device)  # std 1: the notes' "高斯初始化"
         if init == "kaiming":
             torch.nn.init.kaiming_normal_(w)  # std sqrt(2 / fan_in): keeps the scale through ReLU
-        b = torch.zeros(fan_out, device=device)
-        params += [w.requires_grad_(), b.requires_grad_()]
+        params += [w.requires_grad_(), torch.zeros(fan_out, device=device, requires_grad=True)]
     return params  # [w1, b1, w2, b2, w3, b3]
 
 
@@ -103,22 +102,19 @@ def main(argv=None):
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="多分类问题: the notes' MNIST MLP with raw weight tensors")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
-    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE,
-                        help="images per SGD step and per test batch")
-    parser.add_argument("--lr", type=positive_float, default=LR, help="SGD learning rate")
+    parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=positive_float, default=LR)
     parser.add_argument("--init", choices=["kaiming", "normal"], default="kaiming",
                         help="kaiming_normal_, or the plain randn of the notes' failed run")
     parser.add_argument("--final-relu", action="store_true",
                         help="the notes' printed run: a ReLU on the logits")
     parser.add_argument("--limit", type=positive_int,
                         help="train on the first N training images only (none: all 60000)")
-    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL,
-                        help="batches between Train Epoch lines")
+    parser.add_argument("--log-interval", type=positive_int, default=LOG_INTERVAL)
     parser.add_argument("--plot", type=png_path, metavar="FILE.png",
                         help="draw the training loss per step and test accuracy per epoch")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}",
-                        help="auto picks cuda, then mps, then cpu")
+    parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
     args = parse_flags(parser, argv)
     print(f"device: {args.device}")
@@ -141,8 +137,7 @@ def main(argv=None):
                                    args.log_interval)
         test_loss, correct, per_class = evaluate(model, x_test, y_test, args.batch_size)
         print_test(test_loss, correct, len(x_test), args.batch_size)
-        never = [k for k, count in enumerate(per_class) if count == 0]
-        if never:  # what a ReLU on the logits does: these digits are never the answer
+        if never := [k for k, count in enumerate(per_class) if count == 0]:  # a dead class
             print(f"classes never predicted: {never}\n")
         accs.append(correct / len(x_test))
     print(f"epochs: {args.epochs}, time: {time.perf_counter() - start:.1f} s")
@@ -208,21 +203,17 @@ def print_test(test_loss, correct, n, batch_size=None):
 
 
 def plot_training(path, step_losses, epoch_accs, title):
-    """--plot: training loss per step, test accuracy per epoch (numbered from 0 as printed).
-    A Figure of its own, not pyplot: a notebook's matplotlib backend stays as it was."""
+    """--plot: training loss per step, test accuracy per epoch (numbered from 0 as printed), on a
+    Figure of its own, not pyplot: a notebook's matplotlib backend stays as it was."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(10, 4), layout="tight")
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(step_losses, lw=0.7)
     ax_loss.set(xlabel="step (one batch)", ylabel="training loss", title=title)
     ax_acc.plot([100 * a for a in epoch_accs], marker="o")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="after each epoch",
-               xlim=(-0.5, len(epoch_accs) - 0.5))
-    ax_acc.xaxis.get_major_locator().set_params(integer=True)  # whole epochs on the axis
-    ax_acc.grid(alpha=0.3)
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", xticks=range(len(epoch_accs)))
     fig.savefig(path, dpi=100)
     print(f"plot written to {path}")
-
 
 if __name__ == "__main__":
     main()
