@@ -150,7 +150,10 @@ def main(argv=None):
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
 def parse_flags(parser, argv):
-    """parser.parse_args(argv); main() with no argv in a notebook kernel runs the defaults."""
+    """parser.parse_args(argv), every default shown in --help; main() with no argv in a notebook
+    kernel runs the defaults (the kernel's own argv is not the learner's)."""
+    for action in parser._actions:
+        action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
     return parser.parse_args([] if argv is None and in_kernel else argv)
 
@@ -203,18 +206,15 @@ def print_test(test_loss, correct, n, batch_size=None):
 
 
 def plot_training(path, step_losses, epoch_accs, title):
-    """--plot: training loss per step, test accuracy per epoch (numbered from 0 as printed).
-    A Figure of its own, not pyplot: a notebook's matplotlib backend stays as it was."""
+    """--plot: training loss per step, test accuracy per epoch (numbered from 0 as printed), on a
+    Figure of its own, not pyplot: a notebook's matplotlib backend stays as it was."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(10, 4), layout="tight")
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(step_losses, lw=0.7)
     ax_loss.set(xlabel="step (one batch)", ylabel="training loss", title=title)
     ax_acc.plot([100 * a for a in epoch_accs], marker="o")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="after each epoch",
-               xlim=(-0.5, len(epoch_accs) - 0.5))
-    ax_acc.xaxis.get_major_locator().set_params(integer=True)  # whole epochs on the axis
-    ax_acc.grid(alpha=0.3)
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", xticks=range(len(epoch_accs)))
     fig.savefig(path, dpi=100)
     print(f"plot written to {path}")
 
