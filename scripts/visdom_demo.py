@@ -109,8 +109,7 @@ def show_test(viz, model, x, y, step):
     # is <= 1, else casts it to uint8 as is (max ~2.8: pixels 0-2, nearly black). Undo Normalize.
     images = (x[:SHOW] * STD + MEAN).clamp(0, 1).view(-1, 1, 28, 28).cpu()  # (SHOW, 1, 28, 28)
     viz.images(images, nrow=NROW, win="x", opts=dict(title="x"))
-    # The notes send str(pred.numpy()); the text window is HTML, where newlines collapse, so
-    # rows of NROW are joined with <br>: each line of digits matches a row of images in `x`.
+    # HTML collapses the newlines of the notes' str(pred.numpy()): <br> between rows, as in `x`
     rows = pred[:SHOW].view(-1, NROW).tolist()  # (SHOW / NROW, NROW)
     viz.text("<br>".join(" ".join(map(str, r)) for r in rows), win="pred", opts=dict(title="pred"))
     return test_loss, correct
