@@ -84,17 +84,12 @@ def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVA
 
 
 @torch.no_grad()
-def evaluate(model, x, y, batch_size):
-    """Test in batches as the notes do: (mean loss per image, correct, predictions per class)."""
-    correct, loss_sum, per_class = 0, 0.0, torch.zeros(10, dtype=torch.int64, device=x.device)
-    for i in range(0, len(x), batch_size):
-        logits = model(x[i:i + batch_size])  # (B, 10)
-        target = y[i:i + batch_size]  # (B,)
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
-        pred = logits.argmax(dim=1)  # (B,): ties (all logits 0) go to the first, class 0
-        correct += (pred == target).sum().item()
-        per_class += torch.bincount(pred, minlength=10)
-    return loss_sum / len(x), correct, per_class.tolist()
+def evaluate(model, x, y):
+    """The whole test set in one forward: (mean loss per image, correct, predictions per class)."""
+    logits = model(x)  # (N, 10)
+    pred = logits.argmax(dim=1)  # (N,): ties (all logits 0) go to the first, class 0
+    return (F.cross_entropy(logits, y).item(), (pred == y).sum().item(),
+            torch.bincount(pred, minlength=10).tolist())
 
 
 def main(argv=None):
@@ -135,7 +130,7 @@ def main(argv=None):
         batches = shuffled_batches(len(x_train), args.batch_size, generator)
         step_losses += train_epoch(model, optimizer, x_train, y_train, batches, epoch,
                                    args.log_interval)
-        test_loss, correct, per_class = evaluate(model, x_test, y_test, args.batch_size)
+        test_loss, correct, per_class = evaluate(model, x_test, y_test)
         print_test(test_loss, correct, len(x_test), args.batch_size)
         if never := [k for k, count in enumerate(per_class) if count == 0]:  # a dead class
             print(f"classes never predicted: {never}\n")
