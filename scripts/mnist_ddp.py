@@ -147,9 +147,11 @@ def main(argv=None):
     device, backend = rank_device(args.device), "nccl" if args.device.type == "cuda" else "gloo"
     try:
         rank, world_size = start_process_group(backend)
-    except dist.DistNetworkError as e:  # MASTER_PORT in use (under torchrun, torchrun says so)
+    except dist.DistNetworkError:  # MASTER_PORT in use (under torchrun, torchrun says so)
+        port = os.environ["MASTER_PORT"]
         raise SystemExit(f"error: rank {os.environ['RANK']} cannot meet the others at "
-                         f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}: {e}") from None
+                         f"{os.environ['MASTER_ADDR']} (port: {port}): address already in use, "
+                         f"or that address is unreachable") from None
     try:
         if rank == 0:
             print(f"device: {device}, backend: {backend}, world size: {world_size}")
