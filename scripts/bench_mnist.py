@@ -73,7 +73,8 @@ def notes_batches(loader, device):
 def tensor_batches(x, y, batch_size, generator):
     """(b): one gather per batch from tensors already on the device."""
     for idx in shuffled_batches(len(x), batch_size, generator):
-        yield x[idx.to(x.device)], y[idx.to(x.device)]  # (B, 784), (B,)
+        idx = idx.to(x.device)  # once per batch
+        yield x[idx], y[idx]  # (B, 784), (B,)
 
 
 def time_epoch(model, lr, batches):

@@ -59,7 +59,8 @@ def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVA
     """One SGD step per index batch over x (N, 784), y (N,); returns the loss of every step."""
     losses = []
     for i, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=None)):
-        data, target = x[idx.to(x.device)], y[idx.to(x.device)]  # (B, 784), (B,)
+        idx = idx.to(x.device)  # once per step: a small copy on a GPU, nothing on the CPU
+        data, target = x[idx], y[idx]  # (B, 784), (B,)
         loss = F.cross_entropy(model(data), target)
         optimizer.zero_grad()
         loss.backward()

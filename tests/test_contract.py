@@ -131,7 +131,9 @@ def test_plumbing_reads_the_same_everywhere(func):
 def test_shared_lesson_steps_read_the_same_everywhere(func):
     copies = copies_of("function", func)
     assert set(TRAINERS) <= set(copies), f"{func} missing in {set(TRAINERS) - set(copies)}"
-    assert_all_equal({name: copies[name] for name in TRAINERS}, func)
+    # to_inputs and shuffled_batches also stand in bench_mnist and mnist_ddp: every copy the same
+    assert_all_equal(copies if func != "train_epoch" else
+                     {name: copies[name] for name in TRAINERS}, func)
 
 
 @pytest.mark.parametrize("constant", CONSTANTS)
