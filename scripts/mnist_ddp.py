@@ -100,13 +100,16 @@ def train_epoch_ddp(model, optimizer, x, y, batches, epoch, rank, world_size,
         optimizer.zero_grad()
         loss.backward()  # DDP all-reduces the gradients during backward
         optimizer.step()  # the same averaged gradient everywhere: the ranks' weights stay equal
-        batch_loss = loss.detach() / world_size
-        dist.all_reduce(batch_loss)  # summed over the ranks: the mean over the B images
-        losses.append(batch_loss)
-        if rank == 0 and i % log_interval == 0:
-            tqdm.write("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
-                epoch, i * len(idx), len(x), 100. * i / len(batches), batch_loss.item()))
-    return torch.stack(losses).tolist()
+        losses.append(loss.detach() / world_size)  # this rank's part of the batch mean
+        if i % log_interval == 0:  # every rank joins the all-reduce, rank 0 prints
+            shown = losses[-1].clone()
+            dist.all_reduce(shown)  # summed over the ranks: the mean over the B images
+            if rank == 0:
+                tqdm.write("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
+                    epoch, i * len(idx), len(x), 100. * i / len(batches), shown.item()))
+    losses = torch.stack(losses)
+    dist.all_reduce(losses)  # one collective for the epoch's curve, not one per step
+    return losses.tolist()
 
 
 @torch.no_grad()
