@@ -101,11 +101,10 @@ def main(argv=None):
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
 def parse_flags(parser, argv):
-    """parser.parse_args(argv), every default shown in --help; main() with no argv in a notebook
-    kernel runs the defaults (the kernel's own argv is not the learner's)."""
+    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
     for action in parser._actions:
         action.help = action.help or "default: %(default)s"
-    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)
 
 
@@ -116,8 +115,7 @@ def positive_int(text):
 
 
 def print_test(test_loss, correct, n, batch_size=None):
-    """The notes' test line with the mean cross entropy per image. The notes summed batch means
-    and divided by n, i.e. test_loss / batch_size (0.1491 / 200 prints 0.0007): shown beside."""
+    """The notes' line with the true mean loss; beside it their figure, the mean / batch size."""
     notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
     print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
           f"({100. * correct / n:.0f}%){notes}\n")

