@@ -149,11 +149,10 @@ def main(argv=None):
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
 def parse_flags(parser, argv):
-    """parser.parse_args(argv), every default shown in --help; main() with no argv in a notebook
-    kernel runs the defaults (the kernel's own argv is not the learner's)."""
+    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
     for action in parser._actions:
         action.help = action.help or "default: %(default)s"
-    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)
 
 

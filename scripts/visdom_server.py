@@ -105,13 +105,6 @@ def start_background(port, env_path, state_dir, timeout):
     return proc.pid
 
 
-def has_exited(pid):
-    """True once pid is gone; a zombie (exited, not yet reaped by its parent) counts as gone."""
-    with contextlib.suppress(psutil.NoSuchProcess):
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    return True
-
-
 def stop_pid(pid, grace=5.0):
     """terminate(), then kill() if still alive after grace seconds; waiting reaps our own child."""
     with contextlib.suppress(psutil.NoSuchProcess):  # gone already: nothing to stop
@@ -169,11 +162,10 @@ def main(argv=None):
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
 
 def parse_flags(parser, argv):
-    """parser.parse_args(argv), every default shown in --help; main() with no argv in a notebook
-    kernel runs the defaults (the kernel's own argv is not the learner's)."""
+    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
     for action in parser._actions:
         action.help = action.help or "default: %(default)s"
-    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name
+    in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)
 
 

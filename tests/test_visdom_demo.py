@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import numpy as np
+import psutil
 import pytest
 import torch
 from PIL import Image
@@ -51,7 +52,7 @@ def server(tmp_path_factory):
     info = visdom_server.main(["start", *argv])
     yield int(argv[1])
     visdom_server.main(["stop", *argv])
-    assert visdom_server.has_exited(info["pid"])
+    assert not psutil.pid_exists(info["pid"])
 
 
 @pytest.fixture(scope="session")
