@@ -171,6 +171,9 @@ def test_the_copied_lesson_trains_in_a_group_of_one(lesson, data, plain):
     assert_close(losses, plain_losses[:5], rtol=1e-5, atol=1e-6)
 
 
+# The two failure jobs below each launch 2 ranks (~7-9 s apiece on 2 cores): the slow tier, which
+# CI runs too; `make test` keeps one real 2-rank job (the equality above) and the busy port.
+@pytest.mark.slow
 def test_a_bad_flag_on_one_rank_ends_the_job(mnist_dir):
     """Rank 1 alone gets --lr -1: it stops with argparse's line, torchrun ends rank 0 (waiting
     for it in init_process_group) and the job exits non-zero instead of hanging."""
@@ -186,6 +189,7 @@ def test_a_bad_flag_on_one_rank_ends_the_job(mnist_dir):
     assert "Test set" not in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds rank 1 through /proc")
 def test_a_killed_rank_ends_the_job(mnist_dir):
     """SIGKILL to rank 1 mid-epoch: rank 0 says so in one line (no traceback) and the job ends.

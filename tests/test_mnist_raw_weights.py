@@ -7,7 +7,7 @@ from torch import nn
 from torch.testing import assert_close
 
 import mnist_raw_weights
-from conftest import lesson_namespace, run_script
+from conftest import lesson_namespace
 
 # One epoch on the first 10000 training images (50 SGD steps at the notes' lr 0.01, batch 200).
 # Observed test accuracy: seed 0: 0.7679, seed 1: 0.7607, seed 2: 0.7430.
@@ -98,12 +98,12 @@ def test_init_std():
 
 
 def test_missing_data_is_one_clear_line(tmp_path):
-    proc = run_script("mnist_raw_weights", "--data-dir", tmp_path / "nowhere", "--epochs", "1")
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: MNIST is not in"), proc.stderr
-    assert "make data" in lines[0] and "python get_mnist.py --data-dir" in lines[0]
+    # SystemExit(text): Python prints the text alone on stderr and exits 1, no traceback
+    with pytest.raises(SystemExit) as exc:
+        mnist_raw_weights.main(["--data-dir", str(tmp_path / "nowhere"), "--epochs", "1"])
+    message = str(exc.value.code)
+    assert message.startswith("error: MNIST is not in") and "\n" not in message
+    assert "make data" in message and "python get_mnist.py --data-dir" in message
 
 
 def test_the_copied_lesson_trains(mnist_dir):
