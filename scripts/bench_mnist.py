@@ -158,8 +158,8 @@ def load_mnist(data_dir, train):
     try:  # images (N, 28, 28) uint8, labels (N,) int64
         ds = datasets.MNIST(data_dir, train=train, download=False)
     except RuntimeError:  # torchvision: "Dataset not found"
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; run `make data` or "
-                         f"`python get_mnist.py --data-dir {data_dir}` (in scripts/)") from None
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; `make data` or the "
+                         f"collection's `python get_mnist.py --data-dir {data_dir}`") from None
     return ds.data, ds.targets
 
 

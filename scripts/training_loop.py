@@ -335,8 +335,8 @@ def load_lesson_mnist(data_dir):
     try:
         ds = datasets.MNIST(data_dir, train=True, download=False)
     except RuntimeError:  # torchvision: "Dataset not found"
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; run `make data` or "
-                         f"`python get_mnist.py --data-dir {data_dir}` (in scripts/)") from None
+        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; `make data` or the "
+                         f"collection's `python get_mnist.py --data-dir {data_dir}`") from None
     x, y = ds.data.view(-1, 28 * 28).float() / 256, ds.targets  # (60000, 784), (60000,)
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
 
