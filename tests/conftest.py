@@ -68,3 +68,15 @@ def run_cells(km, *cells, timeout=600):
             parts.append(out.get("text") or "".join(out.get("data", {}).get("text/plain", "")))
         texts.append("".join(parts))
     return texts
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensor ops do not gain from a second intra-op thread, and with the other tests
+    keeping both cores busy it only waits: good_init's main() took 1.5 s on one thread, 21 s on
+    two (load ~15 on 2 cores). The scripts leave the learner's threads alone."""
+    import torch
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

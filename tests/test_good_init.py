@@ -15,15 +15,7 @@ SEEDS = [0, 1, 2]
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensor ops do not gain from a second intra-op thread, and with the other tests
-    keeping both cores busy it only waits: good_init's main() took 1.5 s on one thread, 21 s on
-    two (load ~15 on 2 cores). The scripts leave the learner's threads alone."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small ops, one thread
 
 
 @pytest.fixture(scope="module")

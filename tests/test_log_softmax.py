@@ -19,15 +19,7 @@ NOTES_EXP = {1: "2.718281828459045", 10: "22026.465794806718", 100: "2.688117141
              -500: "7.124576406741286e-218", -1000: "0.0"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensor ops do not gain from a second intra-op thread, and with the other tests
-    keeping both cores busy it only waits: good_init's main() took 1.5 s on one thread, 21 s on
-    two (load ~15 on 2 cores). The scripts leave the learner's threads alone."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small ops, one thread
 
 
 @pytest.fixture(scope="module")
