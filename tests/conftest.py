@@ -80,3 +80,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def try_lines(name):
+    """The docstring's `Try:` experiments of scripts/<name>.py as [(flags, what you will see)].
+    The block starts at `Try:` and ends at a blank line or the docstring's end; each experiment
+    is one line `--flag value ...   what you will see` (two or more spaces before the words), and
+    a line that does not start with `--` continues the words of the one above."""
+    import ast
+    import re
+    doc = ast.get_docstring(ast.parse((SCRIPTS / f"{name}.py").read_text(encoding="utf-8")))
+    block = doc.split("\nTry:", 1)[1].split("\n\n")[0] if "\nTry:" in doc else ""
+    experiments = []
+    for line in block.splitlines():
+        line = line.strip()
+        if line.startswith("--"):
+            flags, said = (re.split(r"\s{2,}", line, maxsplit=1) + [""])[:2]
+            experiments.append((flags, said))
+        elif line and experiments:
+            experiments[-1] = (experiments[-1][0], f"{experiments[-1][1]} {line}".strip())
+    return experiments
