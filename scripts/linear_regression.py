@@ -1,13 +1,17 @@
 """1.0 线性模型与梯度下降 / Linear model and gradient descent.
 
-y = w·x + b fitted by hand with gradient descent on the mean squared error: the analytic gradients
-2/n·Σx(wx+b−y) and 2/n·Σ(wx+b−y) equal autograd's, the updates run under torch.no_grad(), and a
-second backward without zeroing .grad adds to it (gradients accumulate).
+y = w·x + b fitted by hand with gradient descent on the mean squared error: the self-notes'
+gradients 2/n·Σx(wx+b−y) and 2/n·Σ(wx+b−y) equal autograd's, the updates run under
+torch.no_grad(), and a second backward without zeroing .grad adds to it (gradients accumulate).
 
 Run:    python scripts/linear_regression.py        (or: make linear_regression)
 Expect: gradients equal to ~1e-15 (float64); two backwards give twice one; "epoch: 0, loss: ..."
-        falling (31.6 -> 0.306); the notes' 10 steps end at w = 0.6460, b = -0.0875, not converged
-        (least squares: 0.4958, 0.9438; --epochs 2000 gets there). --forget-zero-grad: it jumps.
+        falling (31.6 -> 0.306); the notes' 10 steps, on our data, end at w = 0.6460, b = -0.0875,
+        not converged (least squares: 0.4958, 0.9438).
+Try:    --epochs 2000       w, b reach least squares' 0.4958, 0.9438 (within 0.001)
+        --lr 0.03           above 2/78 = 0.026: the loss grows every step (31.6 -> 5019), diverging
+        --forget-zero-grad  .grad holds the sum of every step's gradient: the loss jumps up and
+                            down (1.90 -> 16.7 -> 39.0) instead of falling
 """
 import argparse
 import sys
@@ -54,8 +58,23 @@ def autograd_grads(x, y, w, b, backwards=1):
     return grads
 
 
+def compare_grads(x, y, w, b):
+    """Prints the notes' gradients beside autograd's, then two backwards without zeroing."""
+    (gw, gb), (aw, ab) = analytic_grads(x, y, w, b), autograd_grads(x, y, w, b)
+    twice = autograd_grads(x, y, w, b, backwards=2)[0].item()
+    print(f"== 二者的梯度 / the notes' ∂L/∂w, ∂L/∂b against autograd ==\n"
+          f"analytic  dL/dw = {gw.item():.10f}, dL/db = {gb.item():.10f}\n"
+          f"autograd  w.grad = {aw.item():.10f}, b.grad = {ab.item():.10f}\n"
+          f"largest difference: {max(abs(gw - aw).item(), abs(gb - ab).item()):.1e}\n\n"
+          f"== 梯度归零 / .grad accumulates: why the notes zero it ==\n"
+          f"w.grad after two backwards without zeroing: {twice:.6f} = {twice / aw.item():.6f}"
+          " x one\n")
+    return (gw, gb), (aw, ab), twice
+
+
 def train(x, y, w, b, epochs, lr, zero_grad=True):
     """Full-batch gradient descent, printing ten epochs; returns each epoch's loss (before it)."""
+    print(f"== 多次更新参数 / {epochs} gradient steps (each loss before its step) ==")
     losses = []
     for e in range(epochs):
         loss = get_loss(linear_model(x, w, b), y)
@@ -71,6 +90,20 @@ def train(x, y, w, b, epochs, lr, zero_grad=True):
     return losses
 
 
+def compare_with_least_squares(x, y, w, b, losses):
+    """Prints where w, b ended beside the minimum (least squares, closed form); returns the gap."""
+    columns = torch.stack([x, torch.ones_like(x)], dim=1)  # (n, 2)
+    best_w, best_b = torch.linalg.lstsq(columns, y.unsqueeze(1)).solution.flatten().tolist()
+    gap = max(abs(w.item() - best_w), abs(b.item() - best_b))
+    verdict = ("converged (within 0.001)" if gap < 1e-3 else
+               f"diverging ({gap:.3f} away, the loss grew): lr too large" if losses[-1] > losses[0]
+               else f"not converged yet ({gap:.3f} away, b moves slowly): try --epochs 2000")
+    print(f"after {len(losses)} steps: w = {w.item():.4f}, b = {b.item():.4f} (data drawn around "
+          f"w = {TRUE_W}, b = {TRUE_B})\nleast squares, the minimum: w = {best_w:.4f}, b = "
+          f"{best_b:.4f}: {verdict}")
+    return gap
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="1.0 linear model and gradient descent by hand")
@@ -84,23 +117,10 @@ def main(argv=None):
     x, y = make_data(N_POINTS, torch.Generator().manual_seed(args.seed))
     w = torch.randn(1, dtype=DTYPE, requires_grad=True)  # the notes: w random, b zero
     b = torch.zeros(1, dtype=DTYPE, requires_grad=True)
-    (gw, gb), (aw, ab) = analytic_grads(x, y, w, b), autograd_grads(x, y, w, b)
-    twice = autograd_grads(x, y, w, b, backwards=2)[0].item()
-    print(f"analytic  dL/dw = {gw.item():.10f}, dL/db = {gb.item():.10f}\n"
-          f"autograd  w.grad = {aw.item():.10f}, b.grad = {ab.item():.10f}\n"
-          f"largest difference: {max(abs(gw - aw).item(), abs(gb - ab).item()):.1e}\n"
-          f"w.grad after two backwards without zeroing: {twice:.6f} = {twice / aw.item():.6f}"
-          " x one\n")
+    compare_grads(x, y, w, b)
     losses = train(x, y, w, b, args.epochs, args.lr, zero_grad=not args.forget_zero_grad)
-    columns = torch.stack([x, torch.ones_like(x)], dim=1)  # (n, 2): the minimum, closed form
-    best_w, best_b = torch.linalg.lstsq(columns, y.unsqueeze(1)).solution.flatten().tolist()
-    gap = max(abs(w.item() - best_w), abs(b.item() - best_b))
-    verdict = "converged (within 0.001)" if gap < 1e-3 else (
-        f"not converged yet ({gap:.3f} away, b moves slowly): try --epochs 2000")
-    print(f"after {args.epochs} steps: w = {w.item():.4f}, b = {b.item():.4f} (data drawn around "
-          f"w = {TRUE_W}, b = {TRUE_B})\nleast squares, the minimum: w = {best_w:.4f}, b = "
-          f"{best_b:.4f}: {verdict}")
-    return {"w": w.item(), "b": b.item(), "final_loss": losses[-1], "gap": gap}
+    gap = compare_with_least_squares(x, y, w, b, losses)
+    return {"w": w.item(), "b": b.item(), "losses": losses, "gap": gap}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
