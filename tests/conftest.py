@@ -1,5 +1,6 @@
 """Shared test plumbing: where things are, and running a script as a learner would."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,42 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts"
 DATA_DIR = REPO / "data"
 MNIST_RAW = DATA_DIR / "MNIST" / "raw"
+
+
+# What a test run may leave behind: caches, and what was there before it started.
+NOT_OURS = {".git", ".venv", "__pycache__", ".pytest_cache"}
+
+
+def tree_snapshot(root):
+    """{path: (size, mtime)} of every file and folder under root, the venv, git and caches left
+    out: what a test run must leave as it found it (data/ included)."""
+    snapshot = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in NOT_OURS]
+        for name in dirs + files:
+            path = Path(folder, name)
+            stat = path.lstat()
+            snapshot[str(path.relative_to(root))] = (0 if name in dirs else stat.st_size,
+                                                     0 if name in dirs else stat.st_mtime_ns)
+    return snapshot
+
+
+def tree_changes(before, after):
+    """Lines naming what appeared (+), went (-) or changed (~) between two snapshots."""
+    return ([f"+ {p}" for p in sorted(after.keys() - before.keys())]
+            + [f"- {p}" for p in sorted(before.keys() - after.keys())]
+            + [f"~ {p}" for p in sorted(before.keys() & after.keys()) if before[p] != after[p]
+               and not p.startswith(("scripts/", "tests/"))])  # sources: edited by hand meanwhile
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_the_tree_as_found():
+    """Tests write only into temporary folders: a run that adds, removes or changes a file in the
+    learner's working tree (runs/, a plot, data/) fails here, naming the files."""
+    before = tree_snapshot(REPO)
+    yield
+    changes = tree_changes(before, tree_snapshot(REPO))
+    assert not changes, "the test run changed the working tree:\n" + "\n".join(changes[:20])
 
 
 def run_script(name, *args, timeout=300, cwd=None):
@@ -41,15 +78,25 @@ def lesson_namespace(name):
 
 
 @pytest.fixture(scope="session")
-def kernel():
-    """One real Jupyter kernel (ipykernel) for every notebook test, started in the repository
-    folder with a PATH that does not hold this venv, as a kernel registered with `ipykernel
-    install` or VS Code's would be: `!python` would not find torch there."""
+def kernel(tmp_path_factory):
+    """One real Jupyter kernel (ipykernel) for every notebook test, with a PATH that does not hold
+    this venv, as a kernel registered with `ipykernel install` or VS Code's would be: `!python`
+    would not find torch there. It starts in a learner's copy of the repository in a temporary
+    folder (its tracked files, data/MNIST linked to this one's), so what the cells write (runs/,
+    loss.png) lands there and not in this working tree."""
     from jupyter_client.manager import KernelManager
+    work = tmp_path_factory.mktemp("clone")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split("\0")
+    for name in filter(None, tracked):
+        if (REPO / name).is_file():  # a file deleted but not yet committed is skipped
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, work / name)
+    (work / "data" / "MNIST").symlink_to(DATA_DIR / "MNIST", target_is_directory=True)
     venv_bin = str(Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
     km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=dict(os.environ, PATH=path), cwd=str(REPO))
+    km.start_kernel(env=dict(os.environ, PATH=path), cwd=str(work))
     yield km
     km.shutdown_kernel(now=True)
 
@@ -100,3 +147,46 @@ def try_lines(name):
         elif line and experiments:
             experiments[-1] = (experiments[-1][0], f"{experiments[-1][1]} {line}".strip())
     return experiments
+
+
+# ---- The device tier (issue 25): a test that takes `device` runs once per device present ----
+
+def device_params():
+    """cpu always; cuda and mps as cases skipped, each with its reason, where torch finds none,
+    so `make test` on a GPU machine runs them with no flag."""
+    import torch
+    no_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                 reason="no CUDA GPU here (torch.cuda.is_available() is False)")
+    no_mps = pytest.mark.skipif(
+        not torch.backends.mps.is_available(),
+        reason="no Apple GPU here (torch.backends.mps.is_available() is False)")
+    return [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=no_cuda),
+            pytest.param("mps", id="mps", marks=no_mps)]
+
+
+@pytest.fixture(params=device_params())
+def device(request):
+    """Each device of this machine in turn, as a torch.device."""
+    import torch
+    return torch.device(request.param)
+
+
+@pytest.fixture(params=device_params()[1:])
+def gpu(request):
+    """Each GPU of this machine in turn (none here: every case skipped with its reason)."""
+    import torch
+    return torch.device(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cublas_workspace():
+    """Bit-for-bit repeatable cuda matmuls under torch.use_deterministic_algorithms(True) need
+    CUBLAS_WORKSPACE_CONFIG=:4096:8 before cuBLAS starts (the first cuda matmul of the process):
+    set here, before any test runs, so no script needs a flag for it; a value the learner set is
+    kept. Without cuda it changes nothing. Returns the value and whether cuda had started."""
+    import torch
+    old = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    yield os.environ["CUBLAS_WORKSPACE_CONFIG"], torch.cuda.is_initialized()
+    if old is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

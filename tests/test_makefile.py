@@ -79,3 +79,17 @@ def test_mnist_is_checked_once_and_only_where_needed():
     assert not any("get_mnist.py" in line for line in make_n("entropy"))
     assert any("get_mnist.py" in line for line in make_n("mnist_mlp"))
     assert "make visdom-stop" in everything[-1]  # `make all` says the server is still up
+
+
+def test_the_tree_check_sees_what_a_run_leaves(tmp_path):
+    """conftest's end-of-run check on a made-up tree: a new file, a removed one, a changed one."""
+    from conftest import tree_changes, tree_snapshot
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "kept").write_text("x")
+    (tmp_path / "gone").write_text("x")
+    before = tree_snapshot(tmp_path)
+    assert tree_changes(before, tree_snapshot(tmp_path)) == []
+    (tmp_path / "gone").unlink()
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "data" / "kept").write_text("changed")
+    assert tree_changes(before, tree_snapshot(tmp_path)) == ["+ runs", "- gone", "~ data/kept"]
