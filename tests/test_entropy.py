@@ -143,7 +143,8 @@ def test_prints_the_notes_shapes_and_the_losses(printed):
     details = block(printed[0], "交叉熵, the details notes")
     assert details[:2] == [f"logits.shape = {NOTES_SHAPE}", f"pred.shape = {NOTES_SHAPE}"]
     classification = block(printed[0], "交叉熵, the classification notes")
-    assert classification[:2] == [f"logits.shape = {NOTES_SHAPE}", f"pred_log.shape = {NOTES_SHAPE}"]
+    assert classification[:2] == [f"logits.shape = {NOTES_SHAPE}",
+                                  f"pred_log.shape = {NOTES_SHAPE}"]
     for lines, expected in [(details, nll_by_hand(x @ w.t(), 3)),
                             (classification, nll_by_hand(x @ w.t() + b, 4))]:
         values = [line.split("= ")[-1].removeprefix("tensor(").rstrip(")") for line in lines[2:]]
