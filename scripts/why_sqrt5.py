@@ -6,13 +6,19 @@ activations at unit scale. The gains, fans, an own kaiming2 that draws PyTorch's
 bit for bit, and a 4-conv net whose output and gradient vanish with it, not with kaiming_uniform_.
 
 Run:    python scripts/why_sqrt5.py        (or: make why_sqrt5)
-Expect: random rows beside the notes' (4-conv output std ~0.01 default, ~0.4 kaiming); exact:
-        n, c = 50000, 10, fans 25/25/800, gain(sqrt5) = 0.57735, kaiming2 bound 0.2, same weights.
+Expect: random rows beside the notes' (4-conv output std ~0.01 default, ~0.4 kaiming); exact: the
+        notes' shapes, n, c = 50000, 10, fans 25/25/800, gain(sqrt5) = 0.57735, kaiming2 bound 0.2.
+
+Try:    --kaiming-a 2.2360679   the net re-initialised with a = sqrt(5), PyTorch's own slope: its
+                                output std falls back to ~0.01, as with the default init
+        --kernel 3              fans 9, 9, 288; the default bound is 1/sqrt(9) = 0.3333 and
+                                kaiming2(a=sqrt5) still draws nn.Conv2d's default weights
 """
 import argparse
 import math
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -24,21 +30,23 @@ ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Pa
 DATA_DIR = ROOT / "data"
 N_TRAIN = 50000  # mnist.pkl.gz: the first 50000 training images train, the last 10000 validate
 NH, KERNEL = 32, 5  # the lesson's Conv2d(1, nh, 5): 32 filters of 5x5
-# The notes' printed (mean, std), shown beside ours.
-NOTES = {"x = x_valid[:100]": (-0.0363, 0.9602), "l1.weight": (-0.0043, 0.1156),
-         "l1.bias": (0.0212, 0.1176),
-         "l1(x)": (0.0107, 0.5978), "kaiming_normal_ a=1": (0.0267, 1.1067),
-         "kaiming_normal_ a=0, relu": (0.5547, 1.0199), "default, relu": (0.2219, 0.3653),
-         "kaiming2 a=0, relu": (0.5603, 1.0921), "kaiming2 a=sqrt5, relu": (0.2186, 0.3437),
-         "uniform(-1, 1).std()": (0.5788,),  # of 10000 draws
-         # the table's run; the notes' summary quotes another run's output std (0.0060 -> 0.2445)
-         "net default": (0.0875, 0.0065, 0.0054, 0.0333),
-         "net kaiming": (-0.0352, 0.4043, 0.0093, 0.4231)}
 NOTES_GAINS = (1.0, 1.4142135623730951, 1.4141428569978354, 1.4071950894605838, 0.5773502691896257)
 
 
 def stats(x):
     return x.mean().item(), x.std().item()
+
+
+def show_stats(label, notes, ours):
+    """One row: the notes' printed numbers beside ours, to 4 decimals."""
+    def fmt(values):
+        return "(" + ", ".join(f"{v:.4f}" for v in values) + ")"
+    print(f"{label:<26} notes: {fmt(notes)}  ours: {fmt(ours)}")
+
+
+def show_repr(label, notes, ours):
+    """One row: the notes' printed text beside ours as Python prints it (torch.Size, tuples)."""
+    print(f"{label:<26} notes: {notes}  ours: {ours!r}")
 
 
 def normalize(x, m, s):
@@ -50,50 +58,138 @@ def gain(a):
     return math.sqrt(2.0 / (1 + a**2))
 
 
-def fans(weight):
-    """fan_in = in_channels * receptive field, fan_out = out_channels * receptive field."""
+class Fans(NamedTuple):
+    nf: int  # output channels (filters)
+    ni: int  # input channels
+    rec_fs: int  # receptive field size: one filter's kernel, 5x5 = 25
+    fan_in: int  # ni * rec_fs: the inputs one output sums
+    fan_out: int  # nf * rec_fs
+
+
+def count_fans(weight):
+    """A conv weight's (nf, ni, k, k) shape, receptive field and fans, as Fans."""
     nf, ni, *_ = weight.shape  # (32, 1, 5, 5)
     rec_fs = weight[0, 0].numel()  # 25
-    return rec_fs, ni * rec_fs, nf * rec_fs
+    return Fans(nf, ni, rec_fs, ni * rec_fs, nf * rec_fs)
 
 
 def kaiming2(w, a, use_fan_out=False):
-    """The lesson's own kaiming_uniform_: uniform(±bound), bound = sqrt(3) * gain(a) / sqrt(fan)."""
-    _, fan_in, fan_out = fans(w)
-    bound = math.sqrt(3.0) * gain(a) / math.sqrt(fan_out if use_fan_out else fan_in)  # std b/√3
+    """The lesson's own kaiming_uniform_: uniform(±bound), bound = sqrt(3) * gain(a) / sqrt(fan);
+    returns the bound."""
+    fans = count_fans(w)
+    std = gain(a) / math.sqrt(fans.fan_out if use_fan_out else fans.fan_in)
+    bound = math.sqrt(3.0) * std  # uniform(±b) has std b/sqrt(3)
     with torch.no_grad():  # the notes' x.data.uniform_: .data is the pre-0.4 way to skip autograd
         w.uniform_(-bound, bound)
     return bound
 
 
-@torch.no_grad()
-def conv_layer_experiments(x):
-    """Default init, kaiming_normal_ and kaiming2 on Conv2d(1, 32, 5), x (100, 1, 28, 28)."""
-    l1 = nn.Conv2d(1, NH, KERNEL)  # weight (32, 1, 5, 5): PyTorch's default init
-    out = {"l1.weight": stats(l1.weight), "l1.bias": stats(l1.bias), "l1(x)": stats(l1(x)),
-           "weight_absmax": l1.weight.abs().max().item()}
-    init.kaiming_normal_(l1.weight, a=1.0)  # gain 1: keeps a linear layer's output at std ~1
-    out["kaiming_normal_ a=1"] = stats(l1(x))
-    out["kaiming_normal_ a=1 weight std"] = stats(l1.weight)[1]  # 1/sqrt(25)
-    init.kaiming_normal_(l1.weight, a=0)  # gain sqrt(2): made for a following ReLU
-    out["kaiming_normal_ a=0, relu"] = stats(torch.relu(l1(x)))  # the lesson's f1(x), a=0
-    out["kaiming_normal_ a=0 weight std"] = stats(l1.weight)[1]  # sqrt(2)/sqrt(25)
-    l1 = nn.Conv2d(1, NH, KERNEL)  # back to the default init
-    out["default, relu"] = stats(torch.relu(l1(x)))
-    for a, name in [(0, "a=0"), (math.sqrt(5.0), "a=sqrt5")]:
-        out[f"kaiming2 {name} bound"] = kaiming2(l1.weight, a)
-        out[f"kaiming2 {name}, relu"] = stats(torch.relu(l1(x)))
-    return out
-
-
-def same_as_default(seed):
+def same_as_default(seed, nh, kernel):
     """From the same RNG state, kaiming2(a=sqrt(5)) draws exactly nn.Conv2d's default weights."""
     torch.manual_seed(seed)
-    ref = nn.Conv2d(1, NH, KERNEL).weight.detach()  # reset_parameters: weight is drawn first
-    w = torch.empty(NH, 1, KERNEL, KERNEL)
+    ref = nn.Conv2d(1, nh, kernel).weight.detach()  # reset_parameters: weight is drawn first
+    w = torch.empty(nh, 1, kernel, kernel)
     torch.manual_seed(seed)
     kaiming2(w, a=math.sqrt(5.0))
     return torch.equal(w, ref)
+
+
+def show_data(x_train, y_train, x_valid):
+    """The notes' first cells: the shapes, n, c, and the sample x = x_valid[:100] every layer sees."""
+    print("== 卷积层是如何初始化的 / the data: x_valid normalised with the training mean, std ==")
+    show_repr("x_train.shape", "torch.Size([50000, 1, 28, 28])", x_train.shape)
+    show_repr("x_valid.shape", "torch.Size([10000, 1, 28, 28])", x_valid.shape)
+    n, c = x_train.shape[0], y_train.max() + 1  # the notes' n,*_ = x_train.shape; c a tensor
+    show_repr("n, c", "(50000, tensor(10))", (n, c))
+    x = x_valid[:100]  # (100, 1, 28, 28): the lesson's sample
+    show_repr("x.shape", "torch.Size([100, 1, 28, 28])", x.shape)
+    x_stats = stats(x)
+    show_stats("x = x_valid[:100]", (-0.0363, 0.9602), x_stats)
+    return x, x_stats
+
+
+class ConvStats(NamedTuple):  # (mean, std) pairs unless named otherwise
+    weight: tuple
+    bias: tuple
+    out: tuple  # l1(x)
+    weight_absmax: float
+    kaiming_a1: tuple  # l1(x) after kaiming_normal_(a=1)
+    kaiming_a1_weight_std: float
+    kaiming_a0_relu: tuple  # relu(l1(x)) after kaiming_normal_(a=0)
+    kaiming_a0_weight_std: float
+    default_relu: tuple  # relu(l1(x)) of a fresh default-init l1
+
+
+@torch.no_grad()
+def show_conv_layer(x, nh, kernel):
+    """Conv2d(1, 32, 5) on x (100, 1, 28, 28): PyTorch's default init, then kaiming_normal_ with
+    a = 1 and with a = 0 before a ReLU (the notes' f1). Returns a fresh default l1 and the stats."""
+    print(f"\n== 卷积层是如何初始化的 / Conv2d(1, {nh}, {kernel}): (mean, std) ==")
+    l1 = nn.Conv2d(1, nh, kernel)  # weight (32, 1, 5, 5): PyTorch's default init
+    show_repr("l1.weight.shape", "torch.Size([32, 1, 5, 5])", l1.weight.shape)
+    weight, bias, out = stats(l1.weight), stats(l1.bias), stats(l1(x))
+    show_stats("l1.weight", (-0.0043, 0.1156), weight)
+    show_stats("l1.bias", (0.0212, 0.1176), bias)
+    show_stats("l1(x)", (0.0107, 0.5978), out)
+    # the default is kaiming_uniform_(a=sqrt(5)) = uniform(±1/sqrt(fan_in)): std 1/sqrt(3 fan_in)
+    bound, absmax = 1 / math.sqrt(count_fans(l1.weight).fan_in), l1.weight.abs().max().item()
+    print(f"closed form: uniform(±1/sqrt(fan_in)) = ±{bound:.4f}: std {bound / math.sqrt(3):.4f}, "
+          f"max |w| = {absmax:.4f}")
+    init.kaiming_normal_(l1.weight, a=1.0)  # gain 1: keeps a linear layer's output at std ~1
+    kaiming_a1, a1_std = stats(l1(x)), l1.weight.std().item()  # weight std 1/sqrt(25)
+    show_stats("kaiming_normal_ a=1", (0.0267, 1.1067), kaiming_a1)
+    init.kaiming_normal_(l1.weight, a=0)  # gain sqrt(2): made for a following ReLU
+    kaiming_a0, a0_std = stats(torch.relu(l1(x))), l1.weight.std().item()  # sqrt(2)/sqrt(25)
+    show_stats("kaiming_normal_ a=0, relu", (0.5547, 1.0199), kaiming_a0)  # the notes' f1(x)
+    l1 = nn.Conv2d(1, nh, kernel)  # back to the default init
+    default_relu = stats(torch.relu(l1(x)))
+    show_stats("default, relu", (0.2219, 0.3653), default_relu)
+    return l1, ConvStats(weight, bias, out, absmax, kaiming_a1, a1_std, kaiming_a0, a0_std,
+                         default_relu)
+
+
+def show_fans_and_gains(weight):
+    """The receptive field, nf, ni, the fans, and the leaky-ReLU gains for five slopes."""
+    print("\n== 卷积层是如何初始化的 / fans and gains ==")
+    fans = count_fans(weight)
+    show_repr("rec_fs", "25", fans.rec_fs)
+    show_repr("nf, ni", "(32, 1)", (fans.nf, fans.ni))
+    show_repr("fan_in, fan_out", "(25, 800)", (fans.fan_in, fans.fan_out))
+    gains = tuple(gain(a) for a in (1, 0, 0.01, 0.1, math.sqrt(5.0)))
+    print(f"gain(1, 0, 0.01, 0.1, sqrt5) = {gains}\n  the notes' digits:         {NOTES_GAINS}")
+    return fans, gains
+
+
+class Kaiming2Stats(NamedTuple):
+    relu_a0: tuple  # (mean, std) of relu(l1(x)) after kaiming2(a=0)
+    relu_sqrt5: tuple  # after kaiming2(a=sqrt(5))
+    bound_a0: float
+    bound_sqrt5: float
+    uniform_std: float  # of 10000 draws from uniform(-1, 1)
+    same_as_default: bool
+
+
+@torch.no_grad()
+def show_kaiming2(l1, x, seed):
+    """The lesson's kaiming2 on the default l1: a = 0 (for ReLU) vs a = sqrt(5), PyTorch's own."""
+    print("\n== 卷积层是如何初始化的 / kaiming2: (mean, std) of relu(l1(x)) ==")
+    bound_a0 = kaiming2(l1.weight, a=0)
+    relu_a0 = stats(torch.relu(l1(x)))
+    show_stats("kaiming2 a=0, relu", (0.5603, 1.0921), relu_a0)
+    bound_sqrt5 = kaiming2(l1.weight, a=math.sqrt(5.0))
+    relu_sqrt5 = stats(torch.relu(l1(x)))
+    show_stats("kaiming2 a=sqrt5, relu", (0.2186, 0.3437), relu_sqrt5)
+    # uniform(-1, 1) has std 1/sqrt(3), not 1: why kaiming2's bound is sqrt(3) * std
+    uniform_std = torch.zeros(10000).uniform_(-1, 1).std().item()
+    show_stats("uniform(-1, 1).std()", (0.5788,), (uniform_std,))
+    nf, _, k, _ = l1.weight.shape  # (32, 1, 5, 5)
+    same = same_as_default(seed, nf, k)
+    fan_in = count_fans(l1.weight).fan_in
+    print(f"closed form: uniform(-1, 1) std 1/sqrt(3) = {1 / math.sqrt(3):.4f}\n"
+          f"kaiming2 bounds: a=0 -> {bound_a0:.5f} = sqrt(6/{fan_in}); a=sqrt5 -> "
+          f"{bound_sqrt5:.5f} = 1/sqrt({fan_in}); the same weights as nn.Conv2d's default init: "
+          f"{same}")
+    return Kaiming2Stats(relu_a0, relu_sqrt5, bound_a0, bound_sqrt5, uniform_std, same)
 
 
 def build_net():
@@ -105,26 +201,51 @@ def build_net():
                          nn.Flatten(0))  # (100,): the notes' own Flatten was x.view(-1)
 
 
+class NetStats(NamedTuple):
+    out_mean: float
+    out_std: float
+    grad_mean: float  # of the first conv's weight gradient
+    grad_std: float
+
+
 def net_stats(m, x, y):
     """Output stats and the first conv's gradient stats after one MSE backward."""
     m.zero_grad()  # the notes reused .grad from the default-init run; a fresh start is cleaner
     t = m(x)  # (100,)
     (t - y).pow(2).mean().backward()  # the lesson's mse(t, y)
-    return stats(t.detach()) + stats(m[0].weight.grad)
+    return NetStats(*stats(t.detach()), *stats(m[0].weight.grad))
 
 
-def reinit_kaiming(m):
+def reinit_kaiming(m, a=0.0):
     """The lesson's fix: kaiming_uniform_ (a=0, gain sqrt(2)) on every conv, biases zero."""
     for layer in m:
         if isinstance(layer, nn.Conv2d):
-            init.kaiming_uniform_(layer.weight)
+            init.kaiming_uniform_(layer.weight, a=a)
             init.zeros_(layer.bias)  # the notes' l.bias.data.zero_()
+
+
+def show_four_conv_net(x, y, kaiming_a):
+    """The lesson's 4-conv net on x, MSE against the labels y: default init vs kaiming_uniform_."""
+    print("\n== 卷积层是如何初始化的 / the 4-conv net: (out mean, out std, grad mean, grad std) ==")
+    m = build_net()
+    default = net_stats(m, x, y)
+    show_stats("net default", (0.0875, 0.0065, 0.0054, 0.0333), default)
+    reinit_kaiming(m, kaiming_a)
+    kaiming = net_stats(m, x, y)
+    # out mean is one offset the weights give all 100 images (out std is their spread), so it
+    # swings with the seed by more than the std: the notes' -0.0352 is one draw. Their summary
+    # quotes yet another run's output std (0.0060 -> 0.2445).
+    show_stats(f"net kaiming a={kaiming_a:g}", (-0.0352, 0.4043, 0.0093, 0.4231), kaiming)
+    return default, kaiming
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="lesson 9: why PyTorch's conv init uses sqrt(5)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kernel", type=int, default=KERNEL, help="l1's kernel size")
+    parser.add_argument("--kaiming-a", type=float, default=0.0,
+                        help="the slope a of the net's kaiming_uniform_ (sqrt(5): PyTorch's)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
     args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
@@ -132,38 +253,14 @@ def main(argv=None):
     x_train, y_train, x_valid, y_valid = load_lesson_mnist(args.data_dir)
     x_valid = normalize(x_valid, x_train.mean(), x_train.std()).view(-1, 1, 28, 28)
     x_train = x_train.view(-1, 1, 28, 28)  # (50000, 1, 28, 28): unused, so left unnormalised
-    res = {"n": x_train.shape[0], "c": int(y_train.max()) + 1}  # the notes' n, c
-    print(f"x_train.shape = {list(x_train.shape)}, x_valid.shape = {list(x_valid.shape)}; "
-          f"n, c = {res['n']}, {res['c']}   (notes: 50000, 10)")
-    x, y = x_valid[:100], y_valid[:100].float()  # (100, 1, 28, 28), (100,): the lesson's sample
-    res["x = x_valid[:100]"] = stats(x)
-    res.update(conv_layer_experiments(x))
-    res["uniform(-1, 1).std()"] = (torch.zeros(10000).uniform_(-1, 1).std().item(),)
-    res["same_as_default"] = same_as_default(args.seed)
-    m = build_net()
-    res["net default"] = net_stats(m, x, y)
-    reinit_kaiming(m)
-    res["net kaiming"] = net_stats(m, x, y)
-    print("\n# random draws, the notes' beside ours: (mean, std); the 4-conv net, MSE against the "
-          "labels: (out mean, out std, grad mean, grad std)")
-    for key, notes in NOTES.items():
-        print(f"{key:<26} notes: (" + ", ".join(f"{v:.4f}" for v in notes) + ")  ours: ("
-              + ", ".join(f"{v:.4f}" for v in res[key]) + ")")
-    print("net out mean: one offset the weights give all 100 images (out std is their spread), so "
-          "it swings with the seed by more than the std; the notes' -0.0352 is one draw")
-
-    print(f"\n# closed forms: default init is uniform(±1/sqrt(fan_in)) = ±{1 / math.sqrt(25):.4f}: "
-          f"std 1/sqrt(3*25) = {1 / math.sqrt(3 * 25):.4f}, max |w| = {res['weight_absmax']:.4f}; "
-          f"uniform(-1, 1): std 1/sqrt(3) = {1 / math.sqrt(3):.4f}")
-    res["fans"] = fans(torch.empty(NH, 1, KERNEL, KERNEL))  # l1.weight's shape
-    print("rec_fs = {}, fan_in = {}, fan_out = {}   (notes: 25, 25, 800)".format(*res["fans"]))
-    res["gains"] = tuple(gain(a) for a in (1, 0, 0.01, 0.1, math.sqrt(5.0)))
-    print(f"gain(1, 0, 0.01, 0.1, sqrt5) = {res['gains']}\n"
-          f"  the notes' digits:         {NOTES_GAINS}")
-    print(f"kaiming2 bounds: a=0 -> {res['kaiming2 a=0 bound']:.5f} = sqrt(6/25); a=sqrt5 -> "
-          f"{res['kaiming2 a=sqrt5 bound']:.5f} = 1/sqrt(fan_in) = 0.2; the same weights as "
-          f"nn.Conv2d's default init: {res['same_as_default']}")
-    return res
+    x, x_stats = show_data(x_train, y_train, x_valid)  # x (100, 1, 28, 28)
+    y = y_valid[:100].float()  # (100,): the lesson's targets for its MSE
+    l1, conv = show_conv_layer(x, NH, args.kernel)
+    fans, gains = show_fans_and_gains(l1.weight)
+    kaiming2_stats = show_kaiming2(l1, x, args.seed)
+    net_default, net_kaiming = show_four_conv_net(x, y, args.kaiming_a)
+    return {"x_stats": x_stats, "conv": conv, "fans": fans, "gains": gains,
+            "kaiming2": kaiming2_stats, "net_default": net_default, "net_kaiming": net_kaiming}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
