@@ -1,6 +1,8 @@
 """The READMEs are the map of the collection: the English and the Chinese edition list the same
-scripts and make targets, give the same quick-start commands, and name only targets that exist."""
+scripts and make targets, give the same commands, paths, flags and figures section by section, and
+name only targets that exist."""
 import re
+from collections import Counter
 
 import pytest
 
@@ -76,3 +78,52 @@ def test_the_sync_test_catches_a_dropped_row():
     line = next(l for l in zh.splitlines() if "`scripts/entropy.py`" in l)
     assert "entropy" not in index_rows(zh.replace(line + "\n", ""))
     assert index_rows(zh.replace(line + "\n", "")) != index_rows(text("en"))
+
+
+def sections(readme):
+    """The `## ` sections of a README, in order (the title and its lines before the first left out)."""
+    return re.split(r"^## ", readme, flags=re.M)[1:]
+
+
+def facts(section):
+    """What a translation must keep of a section: the commands of its code blocks (comments left
+    out), its code spans (commands, paths, flags; a <placeholder>'s words may be translated), the
+    figures in its prose, and the links that leave the page."""
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", section, re.S)
+    prose = re.sub(r"```[a-z]*\n.*?```", "", section, flags=re.S)
+    commands = [line.split(" #")[0].strip() for block in blocks for line in block.splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    spans = [re.sub(r"<[^<>]*>", "<>", " ".join(s.split())) for s in re.findall(r"`([^`]+)`", prose)]
+    words = re.sub(r"`[^`]+`", "", prose)
+    figures = [n.replace(" ", "") for n in re.findall(r"(?<![\w.])\d+(?:[.,]\d+)*(?:\s?%)?", words)]
+    links = [u for u in re.findall(r"\]\(([^)]+)\)", words) if not u.startswith("#")
+             and not u.startswith("README")]
+    return {"commands": commands, "code spans": Counter(spans), "figures": Counter(figures),
+            "links": Counter(links)}
+
+
+def test_both_editions_have_the_same_sections():
+    en, zh = sections(text("en")), sections(text("zh"))
+    assert len(en) == len(zh), ([s.splitlines()[0] for s in en], [s.splitlines()[0] for s in zh])
+
+
+@pytest.mark.parametrize("index", range(len(sections(text("en")))))
+def test_each_section_keeps_every_command_path_flag_and_figure(index):
+    """The Chinese section says what the English one says: the same commands, code spans, figures
+    and links (a sentence dropped or a figure changed in one edition fails here)."""
+    en, zh = sections(text("en"))[index], sections(text("zh"))[index]
+    fact_en, fact_zh = facts(en), facts(zh)
+    for kind in fact_en:
+        a, b = fact_en[kind], fact_zh[kind]
+        if kind != "commands":
+            a, b = dict(a - b), dict(b - a)  # what only one edition has
+            assert not a and not b, f"{en.splitlines()[0]}: {kind} only in en {a}, only in zh {b}"
+        else:
+            assert a == b, f"{en.splitlines()[0]}: the code blocks differ"
+
+
+def test_the_section_check_sees_a_dropped_figure():
+    zh = sections(text("zh"))
+    index = next(i for i, s in enumerate(zh) if re.search(r"(?<![\w.])\d+\.\d+", s))
+    figure = re.search(r"(?<![\w.`])\d+\.\d+", re.sub(r"`[^`]+`", "", zh[index])).group(0)
+    assert facts(zh[index].replace(figure, "", 1))["figures"] != facts(zh[index])["figures"]
