@@ -4,9 +4,12 @@ The notes' torch.linspace(-10, 10, 10) through sigmoid, tanh and relu (torch.rel
 smoother variants LeakyReLU, SELU and Softplus, each derivative from autograd checked against its
 closed form (sigmoid' = s(1-s), tanh' = 1-tanh^2, relu' a step...), and tanh(x) = 2sigmoid(2x) - 1.
 
-Run:    python scripts/activations.py   (or: make activations; --plot act.png draws all six)
+Run:    python scripts/activations.py   (or: make activations)
 Expect: the notes' three tensors, e.g. "torch.sigmoid(a) = tensor([4.5398e-05, ..., 9.9995e-01])",
         and every derivative equal to its closed form (max difference ~1e-16 in float64).
+
+Try:    --plot act.png   the six functions, each with its derivative dashed: sigmoid's and tanh's
+                         fade to 0 in the tails (小心梯度弥散), relu's is a step from 0 to 1
 """
 import argparse
 import sys
@@ -30,8 +33,8 @@ ACTIVATIONS = {  # name -> (the function, its derivative written out by hand)
                    lambda x: torch.where(x > 0, 1.0, torch.full_like(x, LEAKY_SLOPE))),
     # The notes call SELU "sigmoid left of 0": it is scaled exponential, scale*alpha*(e^x - 1).
     "selu": (F.selu, lambda x: torch.where(x > 0, SELU_SCALE, SELU_SCALE * SELU_ALPHA * x.exp())),
-    # The notes (004) say relu is discontinuous at 0: relu is continuous, its derivative is not;
-    # softplus = log(1 + e^x) smooths that kink away. d/dx log(1 + e^x) = sigmoid(x).
+    # The classification notes say relu is discontinuous at 0: relu is continuous, its derivative
+    # is not; softplus = log(1 + e^x) smooths that kink away. d/dx log(1 + e^x) = sigmoid(x).
     "softplus": (F.softplus, torch.sigmoid),
 }
 
@@ -47,6 +50,37 @@ def derivative_gaps(x):
     """max |autograd - closed form| of every activation on the points x: name -> float."""
     return {name: (autograd_derivative(fn, x) - derivative(x)).abs().max().item()
             for name, (fn, derivative) in ACTIVATIONS.items()}
+
+
+def show_notes_activations(a):
+    """The course notes' In [98], [97] and [99] on their a = torch.linspace(-10, 10, 10)."""
+    print("== 激活函数: sigmoid, tanh and ReLU on the notes' a ==\na = torch.linspace(-10, 10, 10)")
+    print("torch.sigmoid(a) =", torch.sigmoid(a))  # 小心梯度弥散: flat tails, vanishing gradient
+    print("torch.tanh(a) =", torch.tanh(a))  # 2 sigmoid(2x) - 1: in [-1, 1]
+    print("torch.relu(a) =", torch.relu(a))
+    print("F.relu(a) =", F.relu(a), "| the same:", torch.equal(torch.relu(a), F.relu(a)))
+
+
+def show_relu_variants(a):
+    # The notes' three bullets under Rectified Linear Unit: a small slope left of 0 (Leaky ReLU),
+    # an exponential there (SELU), the kink smoothed away (Softplus).
+    print("\n== Rectified Linear Unit: Leaky ReLU, SELU and Softplus on the same a ==")
+    print(f"F.leaky_relu(a, {LEAKY_SLOPE}) =", F.leaky_relu(a, LEAKY_SLOPE))
+    print("F.selu(a) =", F.selu(a))
+    print("F.softplus(a) =", F.softplus(a))
+
+
+def show_derivative_gaps(x):
+    """tanh(x) = 2 sigmoid(2x) - 1 and each derivative by autograd against its closed form, on the
+    points x: returns the tanh gap and {name: max gap}."""
+    print(f"\n== 激活函数的导数: autograd vs closed form, on linspace(-{CHECK_RANGE:g}, "
+          f"{CHECK_RANGE:g}, {CHECK_POINTS}) in float64 ==")
+    tanh_gap = (torch.tanh(x) - (2 * torch.sigmoid(2 * x) - 1)).abs().max().item()
+    print(f"max |tanh(x) - (2 sigmoid(2x) - 1)| = {tanh_gap:.1e}")
+    gaps = derivative_gaps(x)
+    for name, gap in gaps.items():
+        print(f"{name:>10}': max |autograd - closed form| = {gap:.1e}")
+    return tanh_gap, gaps
 
 
 def plot_activations(path, x):
@@ -71,39 +105,22 @@ def main(argv=None):
     parser.add_argument("--plot", type=png_path, metavar="FILE.png",
                         help="draw the six functions and their derivatives")
     args = parse_flags(parser, argv)
-
-    a = torch.linspace(*GRID)
-    print("a = torch.linspace(-10, 10, 10)")
-    print("torch.sigmoid(a) =", torch.sigmoid(a))  # 小心梯度弥散: flat tails, vanishing gradient
-    print("torch.tanh(a) =", torch.tanh(a))
-    print("torch.relu(a) =", torch.relu(a))
-    print("F.relu(a) =", F.relu(a), "| the same:", torch.equal(torch.relu(a), F.relu(a)))
-    print("\n# the smoother variants of relu on the same points")
-    print(f"F.leaky_relu(a, {LEAKY_SLOPE}) =", F.leaky_relu(a, LEAKY_SLOPE))
-    print("F.selu(a) =", F.selu(a))
-    print("F.softplus(a) =", F.softplus(a))
-
-    x = torch.linspace(-CHECK_RANGE, CHECK_RANGE, CHECK_POINTS, dtype=torch.float64)
-    tanh_gap = (torch.tanh(x) - (2 * torch.sigmoid(2 * x) - 1)).abs().max().item()
-    print(f"\n# on linspace(-{CHECK_RANGE:g}, {CHECK_RANGE:g}, {CHECK_POINTS}), float64\n"
-          f"max |tanh(x) - (2 sigmoid(2x) - 1)| = {tanh_gap:.1e}")
-    gaps = derivative_gaps(x)
-    for name, gap in gaps.items():
-        print(f"{name:>10}': max |autograd - closed form| = {gap:.1e}")
+    a = torch.linspace(*GRID)  # (10,)
+    show_notes_activations(a)
+    show_relu_variants(a)
+    tanh_gap, gaps = show_derivative_gaps(
+        torch.linspace(-CHECK_RANGE, CHECK_RANGE, CHECK_POINTS, dtype=torch.float64))
     if args.plot:
         plot_activations(args.plot, torch.linspace(-CHECK_RANGE, CHECK_RANGE, 201))
     return {"tanh_gap": tanh_gap, "derivative_gaps": gaps}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
-
 def parse_flags(parser, argv):
-    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
-    for action in parser._actions:
+    for action in parser._actions:  # every default in --help
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
-    return parser.parse_args([] if argv is None and in_kernel else argv)
-
+    return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
 
 def png_path(text):
     if not text.lower().endswith(".png") or not Path(text).parent.is_dir():

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import activations
-from conftest import lesson_namespace
+from conftest import lesson_namespace, try_lines
 
-# The notes' output (001, LS17, In [98] / [97] / [99]), verbatim.
+# The course notes' output (LS17, In [98] / [97] / [99]), verbatim.
 NOTES_SIGMOID = """\
 tensor([4.5398e-05, 4.1877e-04, 3.8510e-03, 3.4445e-02, 2.4766e-01, 7.5234e-01,
         9.6555e-01, 9.9615e-01, 9.9958e-01, 9.9995e-01])"""
@@ -30,6 +30,8 @@ def lesson():
 def test_prints_the_notes_tensors_labelled(capsys):
     r = activations.main([])
     out = capsys.readouterr().out
+    assert out.startswith("== 激活函数: sigmoid, tanh and ReLU on the notes' a ==\n"
+                          "a = torch.linspace(-10, 10, 10)\n")
     assert f"torch.sigmoid(a) = {NOTES_SIGMOID}\n" in out
     assert f"torch.tanh(a) = {NOTES_TANH}\n" in out
     assert f"torch.relu(a) = {NOTES_RELU}\n" in out
@@ -82,6 +84,32 @@ def test_plot_writes_a_png_and_leaves_the_backend_alone(tmp_path, capsys):
     assert image[..., :3].std() > 0.05  # not blank
     assert len({tuple(p) for p in image[::9, ::9, :3].reshape(-1, 3).round(2).tolist()}) > 10
     assert f"plot written to {path}" in capsys.readouterr().out
+
+
+def check_plot(out):
+    """The figure is there, and what it draws says what the Try: line says, by math: sigmoid'
+    and tanh' fade to under 0.01 at the plot's ends (x = +-5), relu' steps from 0 to 1."""
+    from matplotlib.image import imread
+    image = imread("act.png")  # decodes: a real image
+    assert image.shape[:2] == (700, 1200) and image[..., :3].std() > 0.05
+    assert "plot written to act.png" in out
+    s = 1 / (1 + math.exp(-5))
+    assert s * (1 - s) < 0.01 and 1 - math.tanh(5) ** 2 < 0.01
+    lesson = lesson_namespace("activations")
+    ends = torch.tensor([-5.0, 5.0], dtype=torch.float64)  # the plot's x range
+    for name, expected in [("sigmoid", [s * (1 - s)] * 2), ("tanh", [1 - math.tanh(5) ** 2] * 2),
+                           ("relu", [0.0, 1.0])]:
+        fn = lesson["ACTIVATIONS"][name][0]  # the derivative the plot draws, from autograd
+        torch.testing.assert_close(lesson["autograd_derivative"](fn, ends),
+                                   torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=0)
+
+
+def test_every_try_line_shows_what_it_says(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the Try: line writes act.png where it runs
+    checks = {"--plot act.png": check_plot}
+    for flags, _ in try_lines("activations"):
+        activations.main(flags.split())
+        checks[flags](capsys.readouterr().out)  # KeyError: a Try: line with no check
 
 
 def test_plot_path_is_checked_before_any_work(tmp_path, capsys):
