@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import perceptron_grad
-from conftest import lesson_namespace
+from conftest import lesson_namespace, try_lines
 
 
 def formula_by_hand(x, w, t):
@@ -41,8 +41,8 @@ def test_printed_ratios_are_2_over_k(outputs, capsys):
     r = perceptron_grad.main(["--outputs", str(outputs)])
     out = capsys.readouterr().out
     assert "w.grad / formula = 2.000000, 2/K = 2.000000" in out  # one output: mean of 1, no 1/2
-    assert r["ratio_1"] == pytest.approx(2.0, abs=1e-5)
-    assert r[f"ratio_{outputs}"] == pytest.approx(2 / outputs, abs=1e-5)  # 1 for the notes' 2
+    assert r["ratio_single"] == pytest.approx(2.0, abs=1e-5)
+    assert r["ratio_multi"] == pytest.approx(2 / outputs, abs=1e-5)  # 1 for the notes' 2
     assert f"w.grad / formula = {2 / outputs:.6f}, 2/K" in out
     assert r["rank_ratio"] < 1e-5  # float32: sigma2 is rounding noise, ~1e-7 of sigma1
 
@@ -61,6 +61,25 @@ def test_the_notes_two_output_gradient_has_rank_one():
     assert (ratio - ratio.mean()).abs().max() < 0.03  # 4-digit rounding of entries ~0.005
     assert perceptron_grad.rank_ratio(g) < 2e-3
     assert perceptron_grad.rank_ratio(torch.eye(2)) == 1.0  # and a rank-2 matrix is told apart
+
+
+def check_three_outputs(out, result):
+    """2/K = 2/3 by the closed form, and the printed O against sigmoid(x . w_k) by hand on the
+    same draws (seed 0: the single-output x, w first, then x (1, 10) and w (3, 10))."""
+    assert result["ratio_multi"] == pytest.approx(2 / 3, abs=1e-5)
+    assert f"w.grad / formula = {2 / 3:.6f}, 2/K = {2 / 3:.6f}" in out
+    torch.manual_seed(0)
+    _single_output_draws = torch.randn(1, 10), torch.randn(1, 10)  # x, w of K = 1
+    x, w = torch.randn(1, 10).double().tolist()[0], torch.randn(3, 10).double().tolist()
+    o = [1 / (1 + math.exp(-sum(a * b for a, b in zip(x, w_k)))) for w_k in w]
+    assert "O = tensor([[" + ", ".join(f"{v:.4f}" for v in o) + "]])" in out.splitlines()
+
+
+def test_every_try_line_shows_what_it_says(capsys):
+    checks = {"--outputs 3": check_three_outputs}
+    for flags, _ in try_lines("perceptron_grad"):
+        result = perceptron_grad.main(flags.split())
+        checks[flags](capsys.readouterr().out, result)  # KeyError: a Try: line with no check
 
 
 def test_outputs_must_be_positive(capsys):
