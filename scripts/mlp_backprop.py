@@ -3,8 +3,11 @@
 The notes' delta rule (delta_k, delta_j, dE/dW_ij = O_i delta_j) applied layer by layer to a
 sigmoid MLP with E = 1/2 sum_k (O_k - t_k)^2 gives autograd's gradients (float64); a step lowers E.
 
-Run:    python scripts/mlp_backprop.py   (or: make mlp_backprop; --sizes 4 6 5 3 for two hidden)
+Run:    python scripts/mlp_backprop.py   (or: make mlp_backprop)
 Expect: "max |delta rule - autograd| = ..." ~1e-17 for each W, b of a 4-5-3 net; E 0.5227 -> 0.4323
+
+Try:    --sizes 4 6 5 3   two hidden layers: dE/dW3 and dE/db3 too, each ~1e-17 from autograd
+        --lr 20           a step too long: E rises (0.5227 -> 0.7070); the gradient is only local
 """
 import argparse
 import sys
@@ -58,12 +61,36 @@ def autograd_grads(x, params, t):
     return list(zip(flat[0::2], flat[1::2]))
 
 
+def show_delta_rule_vs_autograd(x, params, t):
+    """dE/dW, dE/db of every layer by the delta rule and by autograd: prints the largest gap of
+    each, returns the delta-rule gradients and the largest gap of all."""
+    print(f"== 总结 / the delta rule dE/dW_ij = O_i delta_j vs autograd ==\n"
+          f"sizes {[x.shape[1]] + [w.shape[1] for w, _ in params]}, {len(x)} samples, float64")
+    manual, gaps = delta_rule(x, params, t), []
+    for i, (mine, auto) in enumerate(zip(manual, autograd_grads(x, params, t)), start=1):
+        for name, m, a in zip((f"W{i}", f"b{i}"), mine, auto):
+            gaps.append((m - a).abs().max().item())
+            print(f"dE/d{name} {tuple(m.shape)}: max |delta rule - autograd| = {gaps[-1]:.1e}")
+    return manual, max(gaps)
+
+
 def sgd_step(params, grads, lr):
     """p <- p - lr * dE/dp, in place on the leaves: under no_grad so autograd does not record it."""
     with torch.no_grad():
         for layer, layer_grads in zip(params, grads):
             for p, g in zip(layer, layer_grads):
                 p -= lr * g
+
+
+def show_sgd_step(x, params, t, grads, lr):
+    """E before and after one SGD step with the given gradients: both returned."""
+    print("\n== LS21.多层感知机: one SGD step with the delta-rule gradients ==")
+    e_before = error(forward(x, params)[-1], t).item()
+    sgd_step(params, grads, lr)
+    e_after = error(forward(x, params)[-1], t).item()
+    print(f"E = {e_before:.4f} before, {e_after:.4f} after one SGD step (lr {lr:g}) with the "
+          "delta-rule gradients")
+    return e_before, e_after
 
 
 def main(argv=None):
@@ -81,31 +108,19 @@ def main(argv=None):
     params = init_params(args.sizes)
     x = torch.randn(args.samples, args.sizes[0], dtype=torch.float64)  # (N, n_0)
     t = torch.rand(args.samples, args.sizes[-1], dtype=torch.float64)  # (N, K) targets in (0, 1)
-    manual = delta_rule(x, params, t)
-    print(f"sizes {args.sizes}, {args.samples} samples, float64")
-    diffs = []
-    for i, (mine, auto) in enumerate(zip(manual, autograd_grads(x, params, t)), start=1):
-        for name, m, a in zip((f"W{i}", f"b{i}"), mine, auto):
-            diffs.append((m - a).abs().max().item())
-            print(f"dE/d{name} {tuple(m.shape)}: max |delta rule - autograd| = {diffs[-1]:.1e}")
-    if max(diffs) > TOLERANCE:
-        raise SystemExit(f"error: the delta rule is off by {max(diffs):.1e} > {TOLERANCE:g}")
-    e_before = error(forward(x, params)[-1], t).item()
-    sgd_step(params, manual, args.lr)
-    e_after = error(forward(x, params)[-1], t).item()
-    print(f"E = {e_before:.4f} before, {e_after:.4f} after one SGD step (lr {args.lr:g}) with the "
-          "delta-rule gradients")
-    return {"max_diff": max(diffs), "E_before": e_before, "E_after": e_after}
+    manual, max_gap = show_delta_rule_vs_autograd(x, params, t)
+    if max_gap > TOLERANCE:  # the script checks itself: a wrong delta rule fails loudly
+        raise SystemExit(f"error: the delta rule is off by {max_gap:.1e} > {TOLERANCE:g}")
+    e_before, e_after = show_sgd_step(x, params, t, manual, args.lr)
+    return {"max_gap": max_gap, "E_before": e_before, "E_after": e_after}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
-
 def parse_flags(parser, argv):
-    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
-    for action in parser._actions:
+    for action in parser._actions:  # every default in --help
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
-    return parser.parse_args([] if argv is None and in_kernel else argv)
+    return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import mlp_backprop
-from conftest import lesson_namespace
+from conftest import lesson_namespace, try_lines
 
 
 def error_of(x, t, params):
@@ -25,13 +25,72 @@ def net(sizes, seed, samples=3):
     return params, x, t
 
 
-def test_main_checks_itself_and_lowers_e(capsys):
+def e_before_and_after(sizes, lr, seed=0, samples=4):
+    """main()'s E before and after its step, worked out here: the same draws (seed, init_params,
+    x, t), E by error_of and the step by torch.autograd.grad of a torch E written here; no
+    delta rule, no script function past the init."""
+    params, x, t = net(sizes, seed, samples)
+    def e_torch():
+        o = x
+        for w, b in params:
+            o = torch.sigmoid(o @ w + b)
+        return 0.5 * ((o - t) ** 2).sum()
+    before = error_of(x, t, params)
+    grads = torch.autograd.grad(e_torch(), [p for wb in params for p in wb])
+    with torch.no_grad():
+        for p, g in zip([p for wb in params for p in wb], grads):
+            p -= lr * g
+    return before, error_of(x, t, params)
+
+
+def assert_e_line(out, result, sizes, lr):
+    before, after = e_before_and_after(sizes, lr)
+    assert result["E_before"] == pytest.approx(before, rel=1e-12)
+    assert result["E_after"] == pytest.approx(after, rel=1e-9)
+    assert (f"E = {before:.4f} before, {after:.4f} after one SGD step (lr {lr:g}) with the "
+            "delta-rule gradients") in out.splitlines()
+    return before, after
+
+
+def test_main_prints_every_gradient_and_lowers_e(capsys):
     r = mlp_backprop.main([])
     out = capsys.readouterr().out
-    assert r["max_diff"] <= 1e-10 and r["E_after"] < r["E_before"]
     for name, shape in [("W1", (4, 5)), ("b1", (5,)), ("W2", (5, 3)), ("b2", (3,))]:  # 4-5-3
         assert f"dE/d{name} {shape}: max |delta rule - autograd| = " in out
-    assert "before, " in out and " after one SGD step (lr 0.5) with the delta-rule gradients" in out
+    before, after = assert_e_line(out, r, [4, 5, 3], 0.5)
+    assert after < before
+
+
+def test_main_fails_loudly_when_the_delta_rule_is_off(monkeypatch, capsys):
+    """main checks itself: a delta rule off by 1% in every entry makes it exit with the gap."""
+    right = mlp_backprop.delta_rule
+    monkeypatch.setattr(mlp_backprop, "delta_rule", lambda x, params, t: [
+        (1.01 * dw, 1.01 * db) for dw, db in right(x, params, t)])
+    with pytest.raises(SystemExit) as exc:
+        mlp_backprop.main([])
+    assert str(exc.value).startswith("error: the delta rule is off by ")
+    assert str(exc.value).endswith(" > 1e-10")
+
+
+def check_two_hidden_layers(out, result):
+    for name, shape in [("W1", (4, 6)), ("b1", (6,)), ("W2", (6, 5)), ("b2", (5,)),
+                        ("W3", (5, 3)), ("b3", (3,))]:
+        line = next(s for s in out.splitlines() if s.startswith(f"dE/d{name} {shape}: "))
+        assert float(line.split("= ")[-1]) < 1e-15  # float64 rounding, ~1e-17
+    before, after = assert_e_line(out, result, [4, 6, 5, 3], 0.5)
+    assert after < before
+
+
+def check_lr_20(out, result):
+    before, after = assert_e_line(out, result, [4, 5, 3], 20.0)
+    assert after > before  # the step overshoots: the first-order drop holds only for small lr
+
+
+def test_every_try_line_shows_what_it_says(capsys):
+    checks = {"--sizes 4 6 5 3": check_two_hidden_layers, "--lr 20": check_lr_20}
+    for flags, _ in try_lines("mlp_backprop"):
+        result = mlp_backprop.main(flags.split())
+        checks[flags](capsys.readouterr().out, result)  # KeyError: a Try: line with no check
 
 
 @pytest.mark.parametrize("sizes", [[4, 5, 3], [2, 6, 4, 3]])
