@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 import log_softmax as ls
-from conftest import lesson_namespace
+from conftest import lesson_namespace, try_lines
 
 # The notes' np.exp table, as printed there.
 NOTES_EXP = {1: "2.718281828459045", 10: "22026.465794806718", 100: "2.6881171418161356e+43",
@@ -34,10 +34,10 @@ def probs_and_logits(shift=0.0, dtype=torch.float64):
     return p, p.log() + shift
 
 
-@pytest.mark.parametrize("name", list(ls.IMPLEMENTATIONS))
-def test_each_implementation_gives_log_p(name):
+@pytest.mark.parametrize("label, log_softmax", ls.IMPLEMENTATIONS)
+def test_each_implementation_gives_log_p(label, log_softmax):
     p, x = probs_and_logits()
-    assert_close(ls.IMPLEMENTATIONS[name](x), p.log())
+    assert_close(log_softmax(x), p.log())
 
 
 def test_only_logsumexp_trick_survives_large_inputs():
@@ -78,7 +78,7 @@ def test_untrained_model_loss_three_ways(res):
     """The data's first labels exactly; an untrained net's loss is ~ln 10 (notes 2.3019; 10 seeds:
     2.300-2.318); nll by indexing = F.nll_loss = F.cross_entropy."""
     assert res["y3"] == [5, 0, 4]
-    losses = list(res["losses"].values())
+    losses = list(res["losses"])
     for value in losses:
         assert_close(value, losses[0], rtol=1e-6, atol=0)
         assert 2.25 < value < 2.40
@@ -90,11 +90,20 @@ def test_implementations_on_predictions(res):
     """pred * 1000 reaches |x| = 357 with seed 0 (seeds 0-4: 330-474): past 88.72, below 709.78.
     In float32 exp overflows (inf / inf = nan) and underflows (log 0 = -inf) for the first two;
     in float64 all three stay finite."""
-    assert 88.72 < res["max_abs_x1000"] < 709.78
-    impls = res["implementations"]
-    assert all(r["max_err"] < 1e-5 for r in impls.values())
-    assert [r["finite float32"] for r in impls.values()] == [False, False, True]
-    assert [r["finite float64"] for r in impls.values()] == [True, True, True]
+    assert 88.72 < res["max_abs_x"] < 709.78
+    checks = res["implementations"]
+    assert all(c.max_err < 1e-5 for c in checks)
+    assert [c.finite_float32 for c in checks] == [False, False, True]
+    assert [c.finite_float64 for c in checks] == [True, True, True]
+
+
+def test_predictions_carry_no_graph():
+    """The lesson part alone: the untrained net's predictions are made under no_grad, so no
+    autograd graph is kept over the 50000 images (requires_grad False, no grad_fn)."""
+    lesson = lesson_namespace("log_softmax")
+    x = torch.rand(100, 784)
+    pred = lesson["untrained_predictions"](x, 50)
+    assert pred.shape == (100, 10) and not pred.requires_grad and pred.grad_fn is None
 
 
 def test_float_limits_as_in_the_notes(res):
@@ -102,15 +111,40 @@ def test_float_limits_as_in_the_notes(res):
     (exp(-1) = 0.3678794411714424 there, 0.36787944117144233 in the notes and numpy 2)."""
     limits = res["limits"]
     for e, printed in NOTES_EXP.items():
-        notes, ours = float(printed), limits["float64"][e]
+        notes, ours = float(printed), limits.float64[e]
         if math.isinf(notes) or notes == 0.0:
             assert ours == notes, e
         else:
             assert abs(ours - notes) <= math.ulp(notes), (e, ours, printed)
-    assert all(limits["sums"].values())
-    assert math.isinf(limits["float32"][100]) and limits["float32"][-500] == 0.0
-    assert_close(limits["max_exp"]["float32"], math.log(torch.finfo(torch.float32).max))
-    assert_close(limits["max_exp"]["float64"], 709.782712893384)
+    assert limits.small_lost and limits.big_lost and limits.small_lost_float32  # the notes' "wut"
+    assert math.isinf(limits.float32[100]) and limits.float32[-500] == 0.0
+    assert_close(limits.max_exp32, 88.72283905206835)  # ln(3.4028234663852886e38)
+    assert_close(limits.max_exp64, 709.782712893384)  # ln(1.7976931348623157e308)
+
+
+def check_scale_100(res):
+    """pred * 100: |x| ~36 (seed 0: 35.7), under 88.72, so every exp is finite in float32."""
+    assert res["max_abs_x"] < 88.72
+    assert [c.finite_float32 for c in res["implementations"]] == [True, True, True]
+
+
+def check_scale_3000(res):
+    """pred * 3000: |x| ~1070 (seed 0: 1069.8), past float64's 709.78: exp overflows there too."""
+    assert res["max_abs_x"] > 709.78
+    checks = res["implementations"]
+    assert [c.finite_float64 for c in checks] == [False, False, True]
+    assert [c.finite_float32 for c in checks] == [False, False, True]
+
+
+CHECKS = {"--scale 100": check_scale_100, "--scale 3000": check_scale_3000}
+
+
+def test_try_experiments(mnist_dir):
+    """Every Try: line of the docstring, run and checked against what it says."""
+    for flags, _ in try_lines("log_softmax"):
+        with contextlib.redirect_stdout(io.StringIO()):
+            res = ls.main([*flags.split(), "--data-dir", str(mnist_dir)])
+        CHECKS[flags](res)  # KeyError: a Try: line with no check here
 
 
 def test_missing_data_is_one_clear_error(tmp_path):
