@@ -110,7 +110,8 @@ def numpy_round_trip():
     arr[0, 0] = 100.0  # seen through t: one buffer
     shared = np.shares_memory(t.numpy(), arr)
     print(f"\n== 和 numpy.array 转换 / the numpy round trip ==\n"
-          f"torch.from_numpy(arr) after arr[0, 0] = 100: {t}\nt.numpy() is the same memory: {shared}")
+          f"torch.from_numpy(arr) after arr[0, 0] = 100: {t}\n"
+          f"t.numpy() is the same memory: {shared}")
     return t, shared
 
 
@@ -148,13 +149,11 @@ def main(argv=None):
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
-
 def parse_flags(parser, argv):
-    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
-    for action in parser._actions:
+    for action in parser._actions:  # every default in --help
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
-    return parser.parse_args([] if argv is None and in_kernel else argv)
+    return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ from conftest import lesson_namespace, try_lines
 
 
 def check_closed_forms(x, out, r):
-    """x.grad is 2x, then 2x + 2x, then 0, then 2x again; autograd.grad gives 2x, .grad stays None."""
+    """x.grad is 2x, then 2x + 2x, then 0, then 2x again; autograd.grad gives 2x, .grad stays
+    None."""
     assert r["grad"] == pytest.approx(2 * x, rel=1e-7)  # float32
     assert r["grad_twice"] == pytest.approx(4 * x, rel=1e-7)  # the notes' claim: the sum of two
     assert r["grad_zeroed"] == 0.0

@@ -8,7 +8,7 @@ import torch
 from torch.testing import assert_close
 
 import logistic_regression
-from conftest import lesson_namespace
+from conftest import lesson_namespace, try_lines
 
 # 200 of the default 1000 epochs: the loss is flat from there on (seed 0: 0.13056 at epoch 200,
 # 0.13055 at 1000; the same accuracies for seeds 0-9). A busy machine makes each step slow: the
@@ -31,7 +31,8 @@ def data():
 
 
 def test_a_parameter_requires_grad(run):
-    assert run[0][0].startswith("w = nn.Parameter(torch.randn(2, 1)): w.requires_grad = True ")
+    assert "w = nn.Parameter(torch.randn(2, 1)): w.requires_grad = True (the self-notes: a " \
+        "Parameter requires grad by default, a plain tensor does not)" in run[0]
     assert torch.nn.Parameter(torch.randn(2)).requires_grad and not torch.randn(2).requires_grad
 
 
@@ -45,7 +46,7 @@ def test_accuracy_is_flat_in_the_weights_while_the_loss_moves(data):
     assert not acc_tensor.requires_grad and acc_tensor.grad_fn is None  # though w requires grad
     # the loss's own gradient at the same w is far from zero: something to follow
     w = w0.detach().clone().requires_grad_()
-    torch.nn.BCEWithLogitsLoss()(logistic_regression.logistic_reg(x, w, b), y).backward()
+    torch.nn.BCEWithLogitsLoss()(logistic_regression.linear_logits(x, w, b), y).backward()
     assert w.grad.abs().sum() > 0
 
 
@@ -53,7 +54,7 @@ def test_hand_written_loss_equals_bce_with_logits(data):
     lesson = lesson_namespace("logistic_regression")  # the lesson part alone, as copied out
     x, y = data
     w = torch.randn(2, 1, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    logits = lesson["logistic_reg"](x.double(), w, torch.zeros(1, dtype=torch.float64))
+    logits = lesson["linear_logits"](x.double(), w, torch.zeros(1, dtype=torch.float64))
     sig = [1 / (1 + math.exp(-zi)) for zi in logits.flatten().tolist()]  # in Python floats
     terms = [yi * math.log(s) + (1 - yi) * math.log(1 - s)
              for s, yi in zip(sig, y.flatten().tolist())]
@@ -71,9 +72,20 @@ def test_bce_with_logits_stays_finite():
     assert torch.nn.BCEWithLogitsLoss()(*big).item() == pytest.approx(100.0)
 
 
-def test_training_reaches_a_good_line(run):
+def python_bce(x, y, w):
+    """The mean binary cross entropy of logits x @ w (b = 0), in Python floats."""
+    terms = []
+    for (x1, x2), (label,) in zip(x.tolist(), y.tolist()):
+        p = 1 / (1 + math.exp(-(x1 * w[0] + x2 * w[1])))
+        terms.append(label * math.log(p) + (1 - label) * math.log(1 - p))
+    return -sum(terms) / len(terms)
+
+
+def test_training_reaches_a_good_line(run, data):
     lines, r = run
-    first = float(next(s for s in lines if s.startswith("loss by hand: ")).split()[3].rstrip(","))
+    torch.manual_seed(0)  # main's first global draw after seeding is w (b is zero)
+    first = python_bce(*data, torch.randn(2, 1).flatten().tolist())
+    assert r["first_loss"] == pytest.approx(first, rel=1e-6)  # float32 data
     assert r["final_loss"] < first / 2  # from the initial w's loss
     # Over seeds 0-9 (200 or 1000 epochs alike): train 0.9425-0.9625, held-out 0.9325-0.9625
     # (400 points each; seed 0: 0.9575 and 0.9525). The classes overlap: the best line (the
@@ -83,3 +95,30 @@ def test_training_reaches_a_good_line(run):
     # The learned boundary is close to the Bayes one, w1 = w2 (the diagonal): within 30 degrees.
     w = torch.tensor(r["w"])
     assert torch.dot(w, torch.ones(2)) / (w.norm() * math.sqrt(2)) > math.cos(math.radians(30))
+
+
+def check_center_03(r):
+    """Centres (∓0.3, ∓0.3), unit std: the best line (the diagonal) is right with probability
+    Φ(0.3·√2) = 0.664. Seeds 0-9 at 200 epochs: train 0.6375-0.6975, held-out 0.5975-0.7075
+    (seed 0: 0.6775, 0.7075); 400 points give a standard error of 0.024."""
+    bayes = 0.5 * (1 + math.erf(0.3 * math.sqrt(2) / math.sqrt(2)))  # Φ(0.3·√2)
+    assert round(bayes, 2) == 0.66  # as the Try: line says
+    assert abs(r["train_acc"] - bayes) < 0.06 and abs(r["test_acc"] - bayes) < 0.06
+
+
+def check_center_3(r):
+    """Centres (∓3, ∓3): Φ(3·√2) = 0.99999, an error in 400 points is rare (none on seeds 0-9)."""
+    bayes = 0.5 * (1 + math.erf(3 * math.sqrt(2) / math.sqrt(2)))
+    assert round(bayes, 5) == 0.99999
+    assert r["train_acc"] >= 0.995 and r["test_acc"] >= 0.995
+
+
+CHECKS = {"--center 0.3": check_center_03, "--center 3": check_center_3}
+
+
+@pytest.mark.parametrize("flags, said", try_lines("logistic_regression"))
+def test_try_experiments(flags, said):
+    check = CHECKS[flags]  # KeyError: a Try: line with no check here
+    with contextlib.redirect_stdout(io.StringIO()):
+        r = logistic_regression.main(flags.split() + ["--epochs", str(EPOCHS)])
+    check(r)

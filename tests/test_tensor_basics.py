@@ -1,4 +1,5 @@
-"""0.0 Tensor: the shapes the self-notes state in their comments, and the behaviours they describe."""
+"""0.0 Tensor: the shapes the self-notes state in their comments, and the behaviours they
+describe."""
 import pytest
 import torch
 
@@ -49,7 +50,7 @@ def test_reductions_agree_with_python():
 def test_copied_lesson_dims_and_in_place():
     lesson = lesson_namespace("tensor_basics")  # the lesson alone: no main(), no plumbing
     assert [shape for _, shape in lesson["add_and_drop_dims"](torch.zeros(3, 4))] == [
-        (3, 4), (1, 3, 4), (1, 1, 3, 4), (1, 3, 4), (3, 4)]  # worked out from each call's definition
+        (3, 4), (1, 3, 4), (1, 1, 3, 4), (1, 3, 4), (3, 4)]  # from each call's definition
     assert dict(lesson["reorder_dims"](torch.zeros(3, 4, 5)))["x.reshape(-1, 5) [view fails]"] == (
         12, 5)
     x = torch.zeros(3, 4)
