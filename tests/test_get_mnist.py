@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import get_mnist
-from conftest import MNIST_RAW, lesson_namespace
+from conftest import MNIST_RAW, lesson_namespace, try_lines
 
 
 def synthetic_pickle(n_train=3, n_valid=2, n_test=2, seed=0):
@@ -123,3 +123,24 @@ def test_copied_out_alone_with_data_dir(tmp_path, mnist_dir):
 def test_repo_data_has_the_official_bytes(mnist_dir):
     """What `make data` left in data/MNIST/raw is byte for byte the official files."""
     assert get_mnist.check(MNIST_RAW) == {}
+
+
+def test_try_line_a_second_copy(tmp_path, mnist_dir, monkeypatch, capsys):
+    """--data-dir /tmp/mnist (here a folder of the test's own), with the mirrors stood in for by
+    the repo's verified files: all four fetched and verified, then one damaged there is named as
+    corrupt and replaced, and the copy is byte for byte the official files again."""
+    official = {name: (MNIST_RAW / name).read_bytes() for name in get_mnist.FILES}
+    monkeypatch.setattr(get_mnist, "from_torchvision", lambda: dict(official))
+    for flags, _ in try_lines("get_mnist"):
+        assert flags == "--data-dir /tmp/mnist"  # a new experiment needs its own check here
+        argv = flags.replace("/tmp/mnist", str(tmp_path)).split()
+        assert get_mnist.main(argv) == {"source": "torchvision"}
+        out = capsys.readouterr().out
+        assert out.startswith("not downloaded yet: " + ", ".join(get_mnist.FILES))
+        assert f"MNIST ready in {tmp_path / 'MNIST' / 'raw'} (source: torchvision" in out
+        damaged = tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+        damaged.write_bytes(b"")
+        assert get_mnist.main(argv) == {"source": "torchvision"}
+        assert capsys.readouterr().out.startswith(
+            "corrupt (md5 differs), to be replaced: t10k-labels-idx1-ubyte")
+        assert damaged.read_bytes() == official["t10k-labels-idx1-ubyte"]

@@ -10,6 +10,7 @@ import tarfile
 import pytest
 
 import visdom_assets
+from conftest import try_lines
 
 # What each visdom's build.py downloads and where that file lives on npm, read off by hand from
 # visdom 0.2.4's and 0.3.0's download_scripts: (npm package@version, candidate files in it).
@@ -160,3 +161,23 @@ def test_npm_is_called_by_the_path_which_finds(tmp_path, monkeypatch):
         visdom_assets.npm_pack(["jquery@3.6.4"], tmp_path)
     assert str(exc.value) == "error: npm pack failed: npm error code E404"
     assert record.read_text().split()[:3] == [str(fake), "pack", "--loglevel=error"]
+
+
+def test_try_line_check_only_looks(capsys):
+    """--check on the installed visdom's static/ (read, never written): the files it names as
+    wanted are either all there, or the count of those not on disk is said and the exit is 1."""
+    for flags, _ in try_lines("visdom_assets"):
+        assert flags == "--check"  # an experiment added to the docstring needs its own check here
+        before = sorted(p.as_posix() for p in visdom_assets.STATIC_DIR.rglob("*"))
+        absent = [t for t in visdom_assets.wanted_files()
+                  if not (visdom_assets.STATIC_DIR / t).is_file()]
+        built = visdom_assets.STATIC_DIR / visdom_assets.BUILT
+        if built.is_file() and not absent:
+            assert visdom_assets.main(flags.split())["missing"] == []
+            assert "all files in place" in capsys.readouterr().out
+        else:
+            with pytest.raises(SystemExit) as exc:
+                visdom_assets.main(flags.split())
+            wanted = len(visdom_assets.wanted_files()) if not built.is_file() else len(absent)
+            assert exc.value.code == 1 and f"{wanted} files missing" in capsys.readouterr().out
+        assert sorted(p.as_posix() for p in visdom_assets.STATIC_DIR.rglob("*")) == before

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 import visdom_server
-from conftest import run_script
+from conftest import run_script, try_lines
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -195,3 +195,18 @@ def test_no_make_path_page_renders_in_chromium(no_make_server, tmp_path):
         assert "#MathJax_Message {" in dom  # MathJax 2 ran: it adds its styles to the page
     else:
         assert "<mjx-container" in dom  # MathJax 3 typeset the text window's $$x^2$$
+
+
+def test_try_lines_start_and_stop_a_second_server(tmp_path, capsys):
+    """The docstring's experiments in order, with a state folder of the test's own: a server
+    starts on 8098 (visdom's API answers there), then the second line stops it by its pid."""
+    first_line = {"--port 8098 start": "visdom server running at http://localhost:8098 (pid ",
+                  "--port 8098 stop": "stopped the visdom server (pid "}
+    results = {}
+    for flags, _ in try_lines("visdom_server"):
+        results[flags] = visdom_server.main(flags.split() + ["--state-dir", str(tmp_path)])
+        assert capsys.readouterr().out.startswith(first_line[flags])
+        if flags.endswith("start"):
+            assert post_window(8098, "t", [{"content": "hi", "type": "text"}]) == "t"
+    started, stopped = results["--port 8098 start"], results["--port 8098 stop"]
+    assert stopped["pid"] == started["pid"] and not psutil.pid_exists(started["pid"])
