@@ -105,6 +105,13 @@ def fit(net, optimizer, x, y, x_test, y_test, epochs, batch_size, eval_every, ge
     return on_step, on_epoch
 
 
+def print_test(test_loss, correct, n, batch_size=None):
+    """The notes' line with the true mean loss; beside it their figure, the mean / batch size."""
+    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
+    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
+          f"({100. * correct / n:.0f}%){notes}\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="测试: accuracy, and test on step vs on epoch")
@@ -130,26 +137,19 @@ def main(argv=None):
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
-
 def parse_flags(parser, argv):
-    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
-    for action in parser._actions:
+    for action in parser._actions:  # every default in --help
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
-    return parser.parse_args([] if argv is None and in_kernel else argv)
+    return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
 
-
-def positive_int(text):
-    if int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return int(text)
-
-
-def print_test(test_loss, correct, n, batch_size=None):
-    """The notes' line with the true mean loss; beside it their figure, the mean / batch size."""
-    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
-    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
-          f"({100. * correct / n:.0f}%){notes}\n")
+def positive_int(text, kind=int, what="integer"):
+    try:  # --epochs abc: this line, where argparse would say "invalid positive_int value"
+        if kind(text) > 0:
+            return kind(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
 
 
 if __name__ == "__main__":

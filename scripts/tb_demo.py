@@ -21,8 +21,10 @@ from torch import nn
 from torchvision import datasets
 from tqdm import tqdm
 
-# data/ beside scripts/; pasted into a notebook: data/ in the working folder (or --data-dir)
-ROOT = Path(__file__).resolve().parent.parent if "__file__" in globals() else Path.cwd()
+# data/ at the repository's root (beside scripts/); a script copied out alone: data/ beside it;
+# pasted into a notebook: data/ in the working folder (or --data-dir)
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+ROOT = HERE.parent if (HERE.parent / "scripts" / "get_mnist.py").is_file() else HERE
 DATA_DIR = ROOT / "data"
 LOGDIR = ROOT / "runs"  # git-ignored; TensorBoard lists each sub-folder as a run
 MEAN, STD = 0.1307, 0.3081  # MNIST training-set pixel mean and std (the notes' Normalize)
@@ -95,6 +97,13 @@ def log_test(writer, model, x, y, step):
     return test_loss, correct
 
 
+def print_test(test_loss, correct, n, batch_size=None):
+    """The notes' line with the true mean loss; beside it their figure, the mean / batch size."""
+    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
+    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
+          f"({100. * correct / n:.0f}%){notes}\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="可视化: the notes' MNIST MLP in TensorBoard",
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -146,49 +155,41 @@ def main(argv=None):
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
-
 def parse_flags(parser, argv):
-    """parse_args(argv), every default in --help; main() in a notebook kernel runs the defaults."""
-    for action in parser._actions:
+    for action in parser._actions:  # every default in --help
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
-    return parser.parse_args([] if argv is None and in_kernel else argv)
+    return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
 
-
-def positive_int(text):
-    if int(text) <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return int(text)
-
+def positive_int(text, kind=int, what="integer"):
+    try:  # --epochs abc: this line, where argparse would say "invalid positive_int value"
+        if kind(text) > 0:
+            return kind(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
 
 def positive_float(text):
-    if not float(text) > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return float(text)
-
+    return positive_int(text, float, "number")
 
 def pick_device(name):
     ok = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available(), "cpu": True}
-    name = next(d for d in ok if ok[d]) if name == "auto" else name  # auto: the first one there
-    if not ok.get(name):
-        raise argparse.ArgumentTypeError(f"{name} is not available here (auto, cpu, cuda, mps)")
-    return torch.device(name)
-
+    if name == "auto" or ok.get(name):  # auto: the first one there
+        return torch.device(next(d for d in ok if ok[d]) if name == "auto" else name)
+    raise argparse.ArgumentTypeError(f"{name} is not available here" if name in ok else
+                                     f"{name} is not one of auto, cpu, cuda, mps")
 
 def load_mnist(data_dir, train):
-    try:  # images (N, 28, 28) uint8, labels (N,) int64
-        ds = datasets.MNIST(data_dir, train=train, download=False)
-    except RuntimeError:  # torchvision: "Dataset not found"
-        raise SystemExit(f"error: MNIST is not in {data_dir}/MNIST/raw; `make data` or the "
-                         f"collection's `python get_mnist.py --data-dir {data_dir}`") from None
-    return ds.data, ds.targets
-
-
-def print_test(test_loss, correct, n, batch_size=None):
-    """The notes' line with the true mean loss; beside it their figure, the mean / batch size."""
-    notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
-    print(f"\nTest set: Average loss: {test_loss:.4f}, Accuracy: {correct}/{n} "
-          f"({100. * correct / n:.0f}%){notes}\n")
+    import zlib  # the official files' CRC-32: a file cut short or overwritten has another
+    for kind, crc in zip(["images-idx3", "labels-idx1"],
+                         [0xE9F4D8B3, 0xE0CB4AD2] if train else [0x91373BDF, 0x4AB9EFF9]):
+        path = Path(data_dir, "MNIST", "raw", f"{'train' if train else 't10k'}-{kind}-ubyte")
+        if not path.is_file() or zlib.crc32(path.read_bytes()) != crc:  # one line, exit 1
+            raise SystemExit(f"error: MNIST is not in {path.parent}: {path.name} is missing or "
+                             "damaged;" + " `make data` or" * (ROOT / "Makefile").is_file()
+                             + f" the collection's `python get_mnist.py --data-dir {data_dir}`")
+    mnist = datasets.MNIST(data_dir, train=train, download=False)
+    return mnist.data, mnist.targets  # images (N, 28, 28) uint8, labels (N,) int64
 
 
 if __name__ == "__main__":
