@@ -97,7 +97,7 @@ def same_as_default(seed, nh, kernel):
 
 
 def show_data(x_train, y_train, x_valid):
-    """The notes' first cells: the shapes, n, c, and the sample x = x_valid[:100] every layer sees."""
+    """The notes' first cells: the shapes, n, c, and the sample x = x_valid[:100] the layers see."""
     print("== 卷积层是如何初始化的 / the data: x_valid normalised with the training mean, std ==")
     show_repr("x_train.shape", "torch.Size([50000, 1, 28, 28])", x_train.shape)
     show_repr("x_valid.shape", "torch.Size([10000, 1, 28, 28])", x_valid.shape)
