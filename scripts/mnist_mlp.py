@@ -3,9 +3,12 @@
 The raw-weights network as the notes rewrite it: `class MLP(nn.Module)` holding an `nn.Sequential`,
 `optim.SGD(net.parameters())`, `net.train()`, `net.eval()`; `--act`: ReLU, LeakyReLU (the notes'),
 SELU or Softplus. nn.Linear's default init, ~2.4x below kaiming_normal_, ends under the raw 96%.
+`fit` is the notes' epoch loop: `net.train()` before training, `net.eval()` before testing.
 
 Run:    python scripts/mnist_mlp.py      (or: make mnist_mlp; --plot FILE.png)
 Expect: "Test set: Average loss: 0.2xxx, Accuracy: 93xx/10000 (93%)" after 10 epochs.
+Try:    --act selu --epochs 1       SELU starts fastest: ~89% after one epoch (LeakyReLU ~85%)
+        --act softplus --epochs 1   Softplus starts slowest: ~76%, the test loss still ~1.2
 """
 import argparse
 import sys
@@ -40,11 +43,13 @@ class MLP(nn.Module):
 
     def __init__(self, act=nn.LeakyReLU):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(784, 200), act(), nn.Linear(200, 200), act(),
-                                   nn.Linear(200, 10))  # the notes had act() here: a bug
+        # the notes' self.model: `layers` says what it holds (and net.module.model under DDP
+        # would read as a model inside a model)
+        self.layers = nn.Sequential(nn.Linear(784, 200), act(), nn.Linear(200, 200), act(),
+                                    nn.Linear(200, 10))  # the notes had act() here: a bug
 
     def forward(self, x):
-        return self.model(x)  # (B, 784) -> (B, 10) logits
+        return self.layers(x)  # (B, 784) -> (B, 10) logits
 
 
 def shuffled_batches(n, batch_size, generator):
@@ -72,10 +77,25 @@ def train_epoch(model, optimizer, x, y, batches, epoch, log_interval=LOG_INTERVA
 
 @torch.no_grad()
 def evaluate(net, x, y, batch_size):
-    """Test in batches as the notes do: (mean loss per image, correct)."""
-    net.eval()  # the notes' net.eval(): dropout off, batchnorm uses running stats
+    """Test in batches as the notes do: (mean loss per image, correct). The caller sets eval()."""
     logits = torch.cat([net(batch) for batch in x.split(batch_size)])  # (N, 10)
     return F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).sum().item()
+
+
+def fit(net, optimizer, x, y, x_test, y_test, epochs, batch_size, generator,
+        log_interval=LOG_INTERVAL):
+    """The notes' epoch loop: train on x (N, 784), y (N,), test on x_test, print the test line.
+    Returns the loss of every step and each epoch's test (loss, correct)."""
+    start, step_losses, tests = time.perf_counter(), [], []
+    for epoch in range(epochs):  # from 0, as the notes print it
+        net.train()  # no effect on this net (no dropout/batchnorm), but the habit matters
+        batches = shuffled_batches(len(x), batch_size, generator)
+        step_losses += train_epoch(net, optimizer, x, y, batches, epoch, log_interval)
+        net.eval()  # the notes' net.eval(): dropout off, batchnorm uses its running stats
+        tests.append(evaluate(net, x_test, y_test, batch_size))
+        print_test(*tests[-1], len(x_test), batch_size)
+    print(f"epochs: {epochs}, time: {time.perf_counter() - start:.1f} s")
+    return step_losses, tests
 
 
 def print_test(test_loss, correct, n, batch_size=None):
@@ -119,20 +139,15 @@ def main(argv=None):
     images, labels = load_mnist(args.data_dir, train=False)
     x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)  # (N, 784), (N,)
     net = MLP(ACTIVATIONS[args.act]).to(args.device)
-    print(f"device: {args.device}, the net: {net}")
+    print(f"device: {args.device}, the net: {net}\n== 全连接层 / fully connected layers ==")
     optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
-    start, step_losses, accs = time.perf_counter(), [], []
-    for epoch in range(args.epochs):  # from 0, as the notes print it
-        net.train()  # no effect on this net (no dropout/batchnorm), but the habit matters
-        batches = shuffled_batches(len(x), args.batch_size, generator)
-        step_losses += train_epoch(net, optimizer, x, y, batches, epoch, args.log_interval)
-        test_loss, correct = evaluate(net, x_test, y_test, args.batch_size)
-        print_test(test_loss, correct, len(x_test), args.batch_size)
-        accs.append(correct / len(x_test))
-    print(f"epochs: {args.epochs}, time: {time.perf_counter() - start:.1f} s")
+    step_losses, tests = fit(net, optimizer, x, y, x_test, y_test, args.epochs, args.batch_size,
+                             generator, args.log_interval)
+    test_loss, correct = tests[-1]
     if args.plot:
+        accs = [test_correct / len(x_test) for _, test_correct in tests]  # per epoch
         plot_training(args.plot, step_losses, accs, f"nn.Module MLP, {args.act}")
-    return {"test_acc": accs[-1], "test_loss": test_loss, "correct": correct}
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "correct": correct}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----

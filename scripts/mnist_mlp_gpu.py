@@ -1,16 +1,18 @@
 """激活函数以及gpu加速 / GPU acceleration: the MNIST MLP on whatever device the machine has.
 
 The notes' `net.to(device)`, `data.to(device)`; `show_to` prints what `.to` returns: a module moves
-in place and returns itself, a tensor is copied only when it must (004: always new memory); 004's
-`.gpu()` does not exist. `--loader torchvision`: the notes' DataLoader, same result, only slower.
+in place and returns itself, a tensor is copied only when it must (the classification notes:
+always new memory); their `.gpu()` does not exist. `fit` trains and tests on the device, timed.
 
 Run:    python scripts/mnist_mlp_gpu.py      (or: make mnist_mlp_gpu; --plot FILE.png)
 Expect: "device: cpu" here, and mnist_mlp.py's 93xx/10000 (93%) for the same seed after 10 epochs.
+Try:    --loader torchvision   the notes' per-image DataLoader: the same test lines, fewer samples/s
 """
 import argparse
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -34,21 +36,30 @@ def to_inputs(images):
 
 
 def build_model():
-    """mnist_mlp.py's net: 784-200-200-10, LeakyReLU, none on the logits (the notes' bug)."""
+    """mnist_mlp.py's net: 784-200-200-10, LeakyReLU, none on the logits (the notes had one)."""
     return nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(), nn.Linear(200, 200), nn.LeakyReLU(),
                          nn.Linear(200, 10))  # (B, 784) -> (B, 10) logits
 
 
+class WhatToReturned(NamedTuple):
+    """show_to's findings: the classification notes say data gets new memory, a model not."""
+    net_is_net: bool  # net.to(device) is net: a module returns itself
+    same_weight: bool  # net[0].weight is the Parameter it was: moved in place
+    x_is_x: bool  # x.to(device) is x: True when x is already there, no copy
+    x64_is_x: bool  # x.to(torch.float64) is x: another dtype is always a copy
+
+
 def show_to(net, x, device):
-    """What `.to` returns, printed and returned: 004 says data gets new memory, a model not."""
+    """Move net to `device`, and print and return what `.to` returned (x stays where it is)."""
     weight = net[0].weight
-    facts = {f"net.to({device}) is net": net.to(device) is net,  # a module returns itself
-             "the same weight Parameter after it": net[0].weight is weight,  # moved in place
-             f"x.to({device}) is x": x.to(device) is x,  # True when x is already there: no copy
-             "x.to(torch.float64) is x": x.to(torch.float64) is x,  # another dtype: a copy
-             "x.gpu exists": hasattr(x, "gpu"), "net.gpu exists": hasattr(net, "gpu")}  # 004's
-    print("\n".join(f"{label}: {value}" for label, value in facts.items()))
-    return facts
+    found = WhatToReturned(net.to(device) is net, net[0].weight is weight, x.to(device) is x,
+                           x.to(torch.float64) is x)
+    print(f"net.to({device}) is net: {found.net_is_net}\n"
+          f"the same weight Parameter after it: {found.same_weight}\n"
+          f"x.to({device}) is x: {found.x_is_x}\nx.to(torch.float64) is x: {found.x64_is_x}\n"
+          # the classification notes' data.gpu(), model.gpu(): neither exists
+          f"x.gpu exists: {hasattr(x, 'gpu')}\nnet.gpu exists: {hasattr(net, 'gpu')}")
+    return found
 
 
 def shuffled_batches(n, batch_size, generator):
@@ -101,9 +112,32 @@ def train_epoch_notes(model, optimizer, loader, device, epoch, log_interval=LOG_
 
 @torch.no_grad()
 def evaluate(net, x, y, batch_size):
-    """Test in batches as the notes do: (mean loss per image, correct)."""
+    """Test in batches as the notes do: (mean loss per image, correct). The caller sets eval()."""
     logits = torch.cat([net(batch) for batch in x.split(batch_size)])  # (N, 10)
     return F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).sum().item()
+
+
+def fit(net, optimizer, x, y, x_test, y_test, epochs, batch_size, generator, loader=None,
+        log_interval=LOG_INTERVAL):
+    """The epoch loop, timed: train on `loader` (the notes' DataLoader) if given, else on index
+    batches of x (N, 784), y (N,) already on the device; test. Returns the loss of every step
+    and each epoch's test (loss, correct)."""
+    step_losses, tests, times = [], [], []
+    for epoch in range(epochs):  # from 0, as the notes print it
+        net.train()  # no dropout/batchnorm here, but the habit matters
+        start = time.perf_counter()
+        if loader is None:
+            batches = shuffled_batches(len(x), batch_size, generator)
+            step_losses += train_epoch(net, optimizer, x, y, batches, epoch, log_interval)
+        else:
+            step_losses += train_epoch_notes(net, optimizer, loader, x.device, epoch, log_interval)
+        times.append(time.perf_counter() - start)  # the losses' .tolist() waited for the device
+        print(f"epoch {epoch}: train time {times[-1]:.2f} s, {len(x) / times[-1]:.0f} samples/s")
+        net.eval()
+        tests.append(evaluate(net, x_test, y_test, batch_size))
+        print_test(*tests[-1], len(x_test), batch_size)
+    print(f"epochs: {epochs}, train time per epoch: {sum(times) / len(times):.2f} s (mean)")
+    return step_losses, tests
 
 
 def print_test(test_loss, correct, n, batch_size=None):
@@ -139,8 +173,8 @@ def main(argv=None):
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
     args = parse_flags(parser, argv)
-    device, notes = args.device, args.loader == "torchvision"
-    print(f"device: {device}, loader: {args.loader}")
+    device = args.device
+    print(f"device: {device}, loader: {args.loader}\n== gpu加速 / what .to returns ==")
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
     images, labels = load_mnist(args.data_dir, train=True)
@@ -149,25 +183,17 @@ def main(argv=None):
     x, y = x.to(device), labels[:args.limit].to(device)  # (N, 784), (N,) on the device once
     images, labels = load_mnist(args.data_dir, train=False)
     x_test, y_test = to_inputs(images).to(device), labels.to(device)  # the test set either way
-    loader = notes_loader(args.data_dir, args.batch_size, generator, args.limit) if notes else None
+    loader = (notes_loader(args.data_dir, args.batch_size, generator, args.limit)
+              if args.loader == "torchvision" else None)  # None: index batches of x, y
     optimizer = torch.optim.SGD(net.parameters(), lr=args.lr)
-    times, losses, accs = [], [], []
-    for epoch in range(args.epochs):  # from 0, as the notes print it
-        start = time.perf_counter()
-        if notes:
-            losses += train_epoch_notes(net, optimizer, loader, device, epoch, args.log_interval)
-        else:
-            batches = shuffled_batches(len(x), args.batch_size, generator)
-            losses += train_epoch(net, optimizer, x, y, batches, epoch, args.log_interval)
-        times.append(time.perf_counter() - start)  # the losses' .tolist() waited for the device
-        print(f"epoch {epoch}: train time {times[-1]:.2f} s, {len(x) / times[-1]:.0f} samples/s")
-        test_loss, correct = evaluate(net, x_test, y_test, args.batch_size)
-        print_test(test_loss, correct, len(x_test), args.batch_size)
-        accs.append(correct / len(x_test))
-    print(f"epochs: {args.epochs}, train time per epoch: {sum(times) / len(times):.2f} s (mean)")
+    print(f"== gpu加速 / training on {device} ==")
+    step_losses, tests = fit(net, optimizer, x, y, x_test, y_test, args.epochs, args.batch_size,
+                             generator, loader, args.log_interval)
+    test_loss, correct = tests[-1]
     if args.plot:
-        plot_training(args.plot, losses, accs, f"MLP on {device}, loader {args.loader}")
-    return {"test_acc": accs[-1], "test_loss": test_loss, "correct": correct}
+        accs = [test_correct / len(x_test) for _, test_correct in tests]  # per epoch
+        plot_training(args.plot, step_losses, accs, f"MLP on {device}, loader {args.loader}")
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "correct": correct}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
