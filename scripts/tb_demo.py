@@ -3,11 +3,13 @@
 The notes' MNIST MLP (784-200-200-10, LeakyReLU, SGD lr 0.01, batch 200) in TensorBoard: the loss
 of every step, test loss and accuracy in one chart (`add_scalars`), test images and predictions
 (`add_images`, `add_text`), parameter histograms and the notes' example group (x·sin x, x·cos x,
-arctan x). `--writer torch`: the same calls on PyTorch's own SummaryWriter.
+arctan x). `fit` trains, tests and writes each step and each test to the writer.
 
 Run:    python scripts/tb_demo.py      (or: make tb_demo), then the printed `tensorboard` line
 Expect: "Test set: Average loss: 0.22xx, Accuracy: 93xx/10000 (93%)" after 10 epochs; the run's
         event files in runs/tb_demo-<date>-<time>/ (or runs/<--run-name>/), one folder per run.
+Try:    --writer torch --run-name torch-writer   PyTorch's own SummaryWriter, the same calls: a
+          second run beside the first, the same tags and the same losses
 """
 import argparse
 import sys
@@ -97,6 +99,53 @@ def log_test(writer, model, x, y, step):
     return test_loss, correct
 
 
+def fit(writer, model, optimizer, x, y, x_test, y_test, epochs, batch_size, generator,
+        log_interval=LOG_INTERVAL):
+    """Train on x (N, 784), y (N,), writing every step's loss; test the untrained net and after
+    each epoch (log_test). Returns the loss of every step and each test's (loss, correct)."""
+    model.eval()
+    tests, step_losses = [log_test(writer, model, x_test, y_test, step=0)], []  # untrained
+    for epoch in range(epochs):  # from 0, as the notes print it
+        model.train()
+        batches = shuffled_batches(len(x), batch_size, generator)
+        losses = train_epoch(model, optimizer, x, y, batches, epoch, log_interval)
+        for step, loss in enumerate(losses, start=len(step_losses) + 1):
+            writer.add_scalar("train/loss", loss, step)  # the notes' add_scaler: a typo
+        step_losses += losses
+        model.eval()
+        tests.append(log_test(writer, model, x_test, y_test, step=len(step_losses)))
+        print_test(*tests[-1], len(x_test))  # one test batch: no notes' figure
+    return step_losses, tests
+
+
+def make_run_dir(logdir, run_name=None):
+    """logdir/run_name (none: tb_demo-<date>-<time>), made new: a name already taken (or a
+    logdir that cannot be made) fails here, before any work, in one line."""
+    run_dir = logdir / (run_name or datetime.now().strftime("tb_demo-%Y%m%d-%H%M%S"))
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as e:
+        raise SystemExit(f"error: cannot make {run_dir} ({e.strerror}); change --run-name/--logdir")
+    return run_dir
+
+
+def open_writer(run_dir, torch_writer=False):
+    """The notes' tensorboardX SummaryWriter, or PyTorch's own (torch_writer): the same calls."""
+    if torch_writer:
+        from torch.utils.tensorboard import SummaryWriter
+    else:
+        from tensorboardX import SummaryWriter
+    return SummaryWriter(str(run_dir), flush_secs=FLUSH_SECS)
+
+
+def print_how_to_view(logdir):
+    """The command that shows every run in logdir, and how its run list reads."""
+    tensorboard = Path(sys.executable).parent / "tensorboard"  # the venv's, next to this python
+    print(f"view all runs: {tensorboard if tensorboard.exists() else 'tensorboard'} --logdir "
+          f"{logdir}\n(add_scalars' lines are runs of their own, in sub-folders; filter runs "
+          f"by name to compare; delete a run's folder to clear it)")
+
+
 def print_test(test_loss, correct, n, batch_size=None):
     """The notes' line with the true mean loss; beside it their figure, the mean / batch size."""
     notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
@@ -121,37 +170,21 @@ def main(argv=None):
     args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
-    run_dir = args.logdir / (args.run_name or datetime.now().strftime("tb_demo-%Y%m%d-%H%M%S"))
-    try:  # first: a name already taken (or a logdir we cannot make) fails before any work
-        run_dir.mkdir(parents=True)
-    except OSError as e:
-        raise SystemExit(f"error: cannot make {run_dir} ({e.strerror}); change --run-name/--logdir")
-    print(f"device: {args.device}, event files in {run_dir}")
+    run_dir = make_run_dir(args.logdir, args.run_name)  # first: fails before any work
+    print(f"device: {args.device}, event files in {run_dir}\n== 可视化 / tensorboardX ==")
     images, labels = load_mnist(args.data_dir, train=True)
     x, y = to_inputs(images[:args.limit]).to(args.device), labels[:args.limit].to(args.device)
     images, labels = load_mnist(args.data_dir, train=False)
     x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)  # (N, 784), (N,)
     model = build_model().to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-    if args.writer == "torch":  # PyTorch's own SummaryWriter: the same calls
-        from torch.utils.tensorboard import SummaryWriter
-    else:  # the notes'
-        from tensorboardX import SummaryWriter
-    with SummaryWriter(str(run_dir), flush_secs=FLUSH_SECS) as writer:  # closed even on an error
+    with open_writer(run_dir, args.writer == "torch") as writer:  # closed even on an error
         write_group_example(writer, steps=100)
-        log_test(writer, model, x_test, y_test, step=0)  # the untrained net
-        for epoch in range(args.epochs):  # from 0, as the notes print it
-            batches = shuffled_batches(len(x), args.batch_size, generator)
-            losses = train_epoch(model, optimizer, x, y, batches, epoch, args.log_interval)
-            for step, loss in enumerate(losses, start=epoch * len(batches) + 1):
-                writer.add_scalar("train/loss", loss, step)  # the notes' add_scaler: a typo
-            test_loss, correct = log_test(writer, model, x_test, y_test, step)
-            print_test(test_loss, correct, len(x_test))  # one test batch: no notes' figure
-    tensorboard = Path(sys.executable).parent / "tensorboard"  # the venv's, next to this python
-    print(f"view all runs: {tensorboard if tensorboard.exists() else 'tensorboard'} --logdir "
-          f"{args.logdir}\n(add_scalars' lines are runs of their own, in sub-folders; filter runs "
-          f"by name to compare; delete a run's folder to clear it)")
-    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": step}
+        step_losses, tests = fit(writer, model, optimizer, x, y, x_test, y_test, args.epochs,
+                                 args.batch_size, generator, args.log_interval)
+    print_how_to_view(args.logdir)
+    test_loss, correct = tests[-1]
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "steps": len(step_losses)}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----

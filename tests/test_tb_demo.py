@@ -21,7 +21,7 @@ from tensorboard.util import tensor_util
 from torchvision import datasets
 
 import tb_demo
-from conftest import lesson_namespace
+from conftest import lesson_namespace, try_lines
 
 # The same small budget as test_visdom_demo (the same training): 2 epochs of 15 steps of 200
 # at lr 0.05 (not the notes' 0.01, so that 30 steps learn something clear). Test accuracy after
@@ -82,6 +82,7 @@ def test_each_run_has_its_own_named_folder(logged):
     assert len(runs) == 12
     # It prints the command that shows every run of the logdir.
     assert f"tensorboard --logdir {logdir}\n" in logged["out"]
+    assert "== 可视化 / tensorboardX ==\n" in logged["out"]  # the notes' heading
 
 
 def test_a_taken_run_name_fails_before_any_work(logged, mnist_dir):
@@ -203,27 +204,54 @@ def test_text_holds_the_predictions(logged, mnist_dir):
 
 
 def test_the_copied_lesson_trains_and_logs(mnist_dir, tmp_path):
-    """The lesson part alone (no main, no plumbing, no __file__) with the notes' own writer: a
-    few steps on real MNIST between two log_test calls, read back from the real event file."""
-    from tensorboardX import SummaryWriter
+    """The lesson part alone (no main, no plumbing, no __file__) with the notes' own writer: fit
+    for one epoch of 10 steps on real MNIST, read back from the real event file."""
     lesson = lesson_namespace("tb_demo")
     train = datasets.MNIST(mnist_dir, train=True)
     x, y = lesson["to_inputs"](train.data[:2000]), train.targets[:2000]
     torch.manual_seed(0)
     model = lesson["build_model"]()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    batches = lesson["shuffled_batches"](len(x), 200, torch.Generator().manual_seed(0))
-    with SummaryWriter(str(tmp_path / "run")) as writer:
-        loss0, _ = lesson["log_test"](writer, model, x, y, 0)
-        losses = lesson["train_epoch"](model, optimizer, x, y, batches, epoch=0, log_interval=100)
-        loss, correct = lesson["log_test"](writer, model, x, y, 10)
-    assert len(losses) == 10
+    with lesson["open_writer"](tmp_path / "run") as writer:  # tensorboardX's, the notes'
+        losses, tests = lesson["fit"](writer, model, optimizer, x, y, x, y, epochs=1,
+                                      batch_size=200, generator=torch.Generator().manual_seed(0),
+                                      log_interval=100)
+    (loss0, _), (loss, correct) = tests  # the untrained net, then after the epoch
+    assert len(losses) == 10 and not model.training  # fit leaves it in eval() after its test
     assert loss < loss0 - 0.1  # 10 SGD steps at lr 0.05 lower the loss (2.30 -> ~2.0)
     with torch.no_grad():  # the accuracy counted here, from the model itself
         expected = (model(x).argmax(dim=1) == y).float().mean().item()
     events = read_events(tmp_path)
     acc, steps = values(events.Scalars("run/test/accuracy", "test"))
     assert steps == [0, 10] and acc[1] == pytest.approx(expected)
+    train_loss, train_steps = values(events.Scalars("run", "train/loss"))
+    assert train_steps == list(range(1, 11)) and train_loss == pytest.approx(losses, rel=1e-6)
+
+
+def check_torch_writer(out, events, logdir, logged):
+    """PyTorch's own SummaryWriter: a run of its own, add_scalars' lines joined with "_" where
+    tensorboardX nests them, and the same training losses as the notes' writer (same seed)."""
+    assert f"event files in {logdir / 'torch-writer'}\n" in out
+    assert set(events.Runs()) == {"torch-writer"} | {
+        f"torch-writer/{sub}" for sub in ["test_loss", "test_accuracy", "data_scalar_group_xsinx",
+                                          "data_scalar_group_xcosx", "data_scalar_group_arctanx"]}
+    assert values(events.Scalars("torch-writer", "train/loss")) == \
+           values(logged["events"].Scalars(logged["run"], "train/loss"))
+    assert sorted(events.Runs()["torch-writer"]["histograms"]) == sorted(PARAMS)
+
+
+TRY_CHECKS = {"--writer torch --run-name torch-writer": check_torch_writer}
+
+
+@pytest.mark.parametrize("flags, said", try_lines("tb_demo"))
+def test_try_experiments(flags, said, logged, mnist_dir, tmp_path):
+    """Each Try: line on the small budget of `logged`, into a logdir of its own."""
+    check = TRY_CHECKS[flags]  # an experiment with no check here fails (KeyError)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tb_demo.main(["--logdir", str(tmp_path), "--data-dir", str(mnist_dir), *ARGS,
+                      *flags.split()])
+    check(out.getvalue(), read_events(tmp_path), tmp_path, logged)
 
 
 def test_tensorboard_serves_the_tags(logged):
