@@ -24,8 +24,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small ops, one t
 
 @pytest.fixture(scope="module")
 def res(mnist_dir):
-    with contextlib.redirect_stdout(io.StringIO()):
-        return ls.main(["--data-dir", str(mnist_dir)])
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        out = ls.main(["--data-dir", str(mnist_dir)])
+    return {**out, "text": text.getvalue()}
 
 
 def probs_and_logits(shift=0.0, dtype=torch.float64):
@@ -78,6 +80,7 @@ def test_untrained_model_loss_three_ways(res):
     """The data's first labels exactly; an untrained net's loss is ~ln 10 (notes 2.3019; 10 seeds:
     2.300-2.318); nll by indexing = F.nll_loss = F.cross_entropy."""
     assert res["y3"] == [5, 0, 4]
+    assert "y_train[:3] = [5, 0, 4], y_train.shape[0] = 50000 " in res["text"]  # the notes' 50000
     losses = list(res["losses"])
     for value in losses:
         assert_close(value, losses[0], rtol=1e-6, atol=0)
