@@ -5,14 +5,18 @@ every nn.Linear in a loop, and with torch.nn.init: xavier_uniform_ (bound √(6/
 std √(2/(fan_in+fan_out))) and kaiming_normal_ (std √(2/fan_in)), each against its formula.
 
 Run:    python scripts/param_init.py        (or: make param_init)
-Expect: the notes' `.data =` makes the weight float64 (a float32 input fails), copy_ keeps float32,
-        values in [3, 5), the bias unchanged; every Linear re-drawn from N(0, 0.5²); 800 -> 400 stds
-        within 0.3% of the formulas (xavier 0.0408, kaiming 0.0500, nn.Linear's default 0.0204).
+Expect: the self-notes' `.data =` makes the weight float64 (a float32 input fails), copy_ keeps
+        float32, values in [3, 5), the bias unchanged; every Linear re-drawn from N(0, 0.5²);
+        800 -> 400 stds within 0.3% of the formulas (xavier 0.0408, kaiming 0.0500, nn.Linear's
+        default 0.0204).
+Try:    --fan-in 200   kaiming 0.1000, xavier 0.0577, nn.Linear's default 0.0408: the stds grow
+                       as fan_in shrinks, each still on its formula
 """
 import argparse
 import math
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,51 +43,72 @@ def assign_from_numpy(layer, array):
         layer.weight.copy_(torch.from_numpy(array))  # (out, in)
 
 
+def set_first_weight(net, array):
+    """The notes' first-layer assignment both ways: `.data =` on a fresh layer like net[0], then
+    copy_ into net[0] itself. Prints what each leaves; returns (`.data =`'s dtype, its error)."""
+    dtype, error = notes_data_assignment(nn.Linear(net[0].in_features, net[0].out_features), array)
+    print(f"== 从numpy赋值来初始化参数 / a weight set from numpy ==\nnet1:\n{net}\n"
+          f"np.random.uniform(3, 5, size={array.shape}).dtype: {array.dtype}\n"
+          f"the notes' weight.data = torch.from_numpy(...): weight dtype {dtype}; "
+          f"forward on float32 -> RuntimeError: {error}")
+    bias_before = net[0].bias.detach().clone()
+    assign_from_numpy(net[0], array)
+    print(f"with weight.copy_(...): dtype {net[0].weight.dtype}\nnet1[0].weight: "
+          f"{net[0].weight}\nnet1[0].bias unchanged: {torch.equal(net[0].bias, bias_before)}")
+    return dtype, error
+
+
 def init_linears_normal(net, rng, std):
     """The notes' loop (paran_shape, torch.form_numpy: typos): N(0, std²) for every nn.Linear."""
     for layer in net:
         if isinstance(layer, nn.Linear):  # ReLU has no parameters to set
             assign_from_numpy(layer, rng.normal(0, std, size=tuple(layer.weight.shape)))
+    stds = [round(m.weight.std().item(), 3) for m in net if isinstance(m, nn.Linear)]
+    print(f"\n== 对每一个层都初始化，使用循环 / every nn.Linear in a loop ==\n"
+          f"after the loop, Linear weight stds (drawn from N(0, {std}²)): {stds}")
+    return stds
+
+
+class InitStd(NamedTuple):
+    """One initialisation's weight std, measured and by its formula."""
+    name: str
+    empirical: float
+    formula: float
 
 
 def init_stats(fan_in, fan_out):
-    """{scheme: (empirical std, formula)} on (fan_out, fan_in) weights, and xavier's max |w|."""
+    """[InitStd] on (fan_out, fan_in) weights, and xavier's max |w|, printed as a table."""
     # The notes: init.xavier_uniform(...), deprecated since 0.4 for the in-place xavier_uniform_.
     xavier = nn.init.xavier_uniform_(torch.empty(fan_out, fan_in))  # U(−a, a), std a/√3
     kaiming = nn.init.kaiming_normal_(torch.empty(fan_out, fan_in))  # N(0, 2/fan_in): gain √2
     default = nn.Linear(fan_in, fan_out).weight  # kaiming_uniform_(a=√5) = U(±1/√fan_in)
-    stats = {"xavier_uniform_": (xavier.std().item(), math.sqrt(2 / (fan_in + fan_out))),
-             "kaiming_normal_": (kaiming.std().item(), math.sqrt(2 / fan_in)),
-             "nn.Linear default": (default.std().item(), 1 / math.sqrt(3 * fan_in))}
-    return stats, xavier.abs().max().item()
+    rows = [InitStd("xavier_uniform_", xavier.std().item(), math.sqrt(2 / (fan_in + fan_out))),
+            InitStd("kaiming_normal_", kaiming.std().item(), math.sqrt(2 / fan_in)),
+            InitStd("nn.Linear default", default.std().item(), 1 / math.sqrt(3 * fan_in))]
+    xavier_max = xavier.abs().max().item()
+    print(f"\n== torch.nn.init / xavier_uniform_, kaiming_normal_ against their formulas ==\n"
+          f"{fan_in} -> {fan_out} weight   empirical std   formula\n" + "\n".join(
+              f"{r.name:<20} {r.empirical:14.5f} {r.formula:9.5f}" for r in rows) +
+          f"\nxavier_uniform_ max |w| {xavier_max:.5f} <= bound √(6/(fan_in+fan_out)) = "
+          f"{math.sqrt(6 / (fan_in + fan_out)):.5f}")
+    return rows, xavier_max
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="1.4 parameter initialisation")
+    parser.add_argument("--fan-in", type=int, default=FAN_IN, help="inputs of the measured layer")
+    parser.add_argument("--fan-out", type=int, default=FAN_OUT, help="its outputs")
     parser.add_argument("--seed", type=int, default=0)
     args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)  # a seeded numpy generator, not the global np.random
     net1 = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2))
     array = rng.uniform(*UNIFORM_RANGE, size=tuple(net1[0].weight.shape))  # (4, 3)
-    dtype, error = notes_data_assignment(nn.Linear(3, 4), array)
-    print(f"net1:\n{net1}\nnp.random.uniform(3, 5, size=(4, 3)).dtype: {array.dtype}\n"
-          f"the notes' weight.data = torch.from_numpy(...): weight dtype {dtype}; "
-          f"forward on float32 -> RuntimeError: {error}")
-    bias_before = net1[0].bias.detach().clone()
-    assign_from_numpy(net1[0], array)
-    print(f"with weight.copy_(...): dtype {net1[0].weight.dtype}\nnet1[0].weight: "
-          f"{net1[0].weight}\nnet1[0].bias unchanged: {torch.equal(net1[0].bias, bias_before)}")
+    dtype, _ = set_first_weight(net1, array)
     init_linears_normal(net1, rng, NORMAL_STD)
-    print(f"\nafter the loop, Linear weight stds (drawn from N(0, {NORMAL_STD}²)):",
-          [round(m.weight.std().item(), 3) for m in net1 if isinstance(m, nn.Linear)])
-    stats, xavier_max = init_stats(FAN_IN, FAN_OUT)
-    print(f"\n{FAN_IN} -> {FAN_OUT} weight   empirical std   formula\n" + "\n".join(
-        f"{name:<20} {std:14.5f} {formula:9.5f}" for name, (std, formula) in stats.items()))
-    print(f"xavier_uniform_ max |w| {xavier_max:.5f} <= bound √(6/(fan_in+fan_out)) = "
-          f"{math.sqrt(6 / (FAN_IN + FAN_OUT)):.5f}")
-    return {"notes_dtype": dtype, "stats": stats, "xavier_max": xavier_max}
+    init_stds, xavier_max = init_stats(args.fan_in, args.fan_out)
+    return {"notes_dtype": dtype, "init_stds": init_stds, "xavier_max": xavier_max}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
