@@ -3,11 +3,14 @@
 The notes' MNIST MLP (784-200-200-10, LeakyReLU, SGD lr 0.01, batch 200), live in the notes'
 visdom windows: `train_loss` (every step's loss, sent once per epoch), `test` (test loss and
 accuracy per epoch, two lines with a legend), `x` (test images) and `pred` (their predictions).
+`fit` trains, tests and sends each epoch's losses and each test to those windows.
 
 Run:    python scripts/visdom_server.py start (the notes' `python -m visdom.server`), then python
         scripts/visdom_demo.py (or: make visdom_demo, server first); open the printed URL
 Expect: "Test set: Average loss: 0.22xx, Accuracy: 93xx/10000 (93%)" after the notes' 10 epochs;
         no server: one line naming the command that starts one, exit 1.
+Try:    --env lr05 --lr 0.05   the same windows in an environment of their own, lr05: pick it
+          beside main in the page's environment list to compare the two runs
 """
 import argparse
 import http.client
@@ -118,6 +121,25 @@ def show_test(viz, model, x, y, step):
     return test_loss, correct
 
 
+def fit(viz, model, optimizer, x, y, x_test, y_test, epochs, batch_size, generator,
+        log_interval=LOG_INTERVAL):
+    """Train on x (N, 784), y (N,), sending each epoch's step losses in one request; test the
+    untrained net and after each epoch (show_test). Returns the step losses, each test's
+    (loss, correct)."""
+    model.eval()
+    tests, step_losses = [show_test(viz, model, x_test, y_test, step=0)], []  # untrained
+    for epoch in range(epochs):  # from 0, as the notes print it
+        model.train()
+        batches = shuffled_batches(len(x), batch_size, generator)
+        losses = train_epoch(model, optimizer, x, y, batches, epoch, log_interval)
+        show_train_losses(viz, losses, first_step=len(step_losses) + 1)
+        step_losses += losses
+        model.eval()
+        tests.append(show_test(viz, model, x_test, y_test, step=len(step_losses)))
+        print_test(*tests[-1], len(x_test))  # one test batch: no notes' figure
+    return step_losses, tests
+
+
 def print_test(test_loss, correct, n, batch_size=None):
     """The notes' line with the true mean loss; beside it their figure, the mean / batch size."""
     notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
@@ -143,7 +165,7 @@ def main(argv=None):
     server = args.server.rstrip("/") if "://" in args.server else "http://" + args.server
     viz = connect(server, args.port, args.env)  # before any work: fail fast without a server
     print(f"device: {args.device}\nwatch train_loss, test, x and pred at {server}:{args.port}/env/"
-          f"{args.env}")
+          f"{args.env}\n== Visdom可视化 / visualization with visdom ==")
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # CPU: the same order on every device
     images, labels = load_mnist(args.data_dir, train=True)
@@ -152,13 +174,9 @@ def main(argv=None):
     x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)  # (N, 784), (N,)
     model = build_model().to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-    show_test(viz, model, x_test, y_test, step=0)  # the untrained net
-    for epoch in range(args.epochs):  # from 0, as the notes print it
-        batches = shuffled_batches(len(x), args.batch_size, generator)
-        losses = train_epoch(model, optimizer, x, y, batches, epoch, args.log_interval)
-        show_train_losses(viz, losses, epoch * len(batches) + 1)  # one request for the epoch
-        test_loss, correct = show_test(viz, model, x_test, y_test, (epoch + 1) * len(batches))
-        print_test(test_loss, correct, len(x_test))  # one test batch: no notes' figure
+    _, tests = fit(viz, model, optimizer, x, y, x_test, y_test, args.epochs, args.batch_size,
+                   generator, args.log_interval)
+    test_loss, correct = tests[-1]
     return {"test_acc": correct / len(x_test), "test_loss": test_loss}
 
 

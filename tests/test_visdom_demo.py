@@ -21,7 +21,7 @@ from visdom import Visdom
 import visdom_assets
 import visdom_demo
 import visdom_server
-from conftest import lesson_namespace
+from conftest import lesson_namespace, try_lines
 
 ENV = "test_visdom_demo"
 # A small budget, the same training as test_tb_demo: 2 epochs of 15 steps of 200 at lr 0.05 (not
@@ -115,6 +115,7 @@ def test_test_window_has_two_named_lines(demo):
     assert [float(t) for t, _ in lines] == pytest.approx(loss["y"][1:], abs=5e-5)
     assert [int(c) / 10000 for _, c in lines] == pytest.approx(acc["y"][1:])
     assert "the notes' figure" not in result["out"]
+    assert "== Visdom可视化 / visualization with visdom ==\n" in result["out"]  # the heading
     assert 0.6 < acc["y"][2] < 0.95  # floor under the worst seed; a leak guard
 
 
@@ -235,6 +236,35 @@ def test_the_copied_lesson_draws_the_windows(server, mnist_dir):
         ("loss", [0], [pytest.approx(loss)]), ("acc.", [0], [pytest.approx(correct / 1000)])]
     text = json.loads(viz.get_window_data("pred", env=ENV + "_lesson"))["content"]
     assert text.split("<br>")[0] == " ".join(map(str, logits[:8].argmax(dim=1).tolist()))
+
+
+def check_env_of_its_own(out, server, demo):
+    """The run's windows in env lr05, every step of it there; the demo's env left as it was."""
+    viz = Visdom(server="http://127.0.0.1", port=server, env="lr05", raise_exceptions=True,
+                 use_incoming_socket=False)
+    assert f"/env/lr05\n" in out
+    line = json.loads(viz.get_window_data("train_loss", env="lr05"))["content"]["data"]
+    assert len(line) == 1 and line[0]["x"] == list(range(1, STEPS + 1))
+    loss, acc = json.loads(viz.get_window_data("test", env="lr05"))["content"]["data"]
+    assert acc["x"] == [0, STEPS // 2, STEPS] and 0.6 < acc["y"][-1] < 0.95
+    assert set(json.loads(viz.get_window_data(env="lr05"))) == {"train_loss", "test", "x", "pred"}
+    _, windows = demo
+    theirs = json.loads(viz.get_window_data("train_loss", env=ENV))["content"]["data"]
+    assert theirs == windows["train_loss"]["content"]["data"]  # main's run untouched
+
+
+TRY_CHECKS = {"--env lr05 --lr 0.05": check_env_of_its_own}
+
+
+@pytest.mark.parametrize("flags, said", try_lines("visdom_demo"))
+def test_try_experiments(flags, said, server, demo, mnist_dir):
+    """Each Try: line on the small budget of `demo` (ARGS), against the test server."""
+    check = TRY_CHECKS[flags]  # an experiment with no check here fails (KeyError)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        visdom_demo.main(["--server", "http://127.0.0.1", "--port", str(server),
+                          "--data-dir", str(mnist_dir), *ARGS, *flags.split()])
+    check(out.getvalue(), server, demo)
 
 
 def test_loopback_bypasses_a_proxy(server, monkeypatch):
