@@ -60,6 +60,7 @@ def test_ten_steps_match_the_closed_form_and_have_not_converged():
     lines, r = run_main()  # the notes' 10 steps
     expected = gd_closed_form(x, y, np.array([first_w(), 0.0]), linear_regression.LR, 10)
     assert_close(np.array([r["w"], r["b"]]), expected, rtol=1e-10, atol=1e-12)
+    assert [round(v, 4) for v in expected] == [0.6460, -0.0875]  # the docstring's, the README's
     assert abs(r["b"] - best_b) > 0.5 and "not converged yet" in lines[-1]
     assert sum(s.startswith("epoch: ") for s in lines) == 10
     assert [s for s in lines if s.startswith("== ")] == [
