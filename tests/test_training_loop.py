@@ -12,54 +12,62 @@ from torch import nn, optim
 from torch.testing import assert_close
 
 import training_loop as tl
-from conftest import lesson_namespace
+from conftest import lesson_namespace, try_lines
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small products, one thread
 
 LIMIT = 10000  # = 156*64 + 16: the last minibatch has 16 images, as in the full 50000
-STEPS = ["1. by hand, layer by layer", "2. model.parameters()", "3. DummyModule (__setattr__)",
-         "4. add_module", "5. nn.ModuleList", "6. nn.Sequential", "7. own Optimizer",
-         "8. optim.SGD"]  # the lesson's order
+HEADINGS = ["1. Basic Training Loop 基本的训练循环", "2. 使用参数", "3. 使用参数", "4. 重构2",
+            "5. nn.ModuleList", "6. nn.Sequential", "7. Optim", "8. Optim"]  # the notes' order
 L1 = "Linear(in_features=784, out_features=50, bias=True)"
 L2 = "Linear(in_features=50, out_features=10, bias=True)"
+# The notes' `model` and `model.l1` cells under 使用参数, copied from the notes.
+NOTES_MODEL = """Model(
+  (l1): Linear(in_features=784, out_features=50, bias=True)
+  (l2): Linear(in_features=50, out_features=10, bias=True)
+)"""
+NOTES_L1 = "Linear(in_features=784, out_features=50, bias=True)"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A (64, 784) @ (784, 50) product is too small to share: with the other tests keeping both
-    cores busy, a second intra-op thread only waits (a full run took 15 s on one thread, 220 s on
-    two, load ~11 on 2 cores). The scripts leave the learner's threads alone."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+def run_main(*flags):
+    """main() on the CPU with seed 0 and the given flags: its result and what it printed."""
+    with contextlib.redirect_stdout(io.StringIO()) as text:
+        res = tl.main(["--seed", "0", "--device", "cpu", *flags])
+    return res, text.getvalue()
 
 
 @pytest.fixture(scope="module")
 def run(mnist_dir, tmp_path_factory):
-    text, plot = io.StringIO(), tmp_path_factory.mktemp("plot") / "steps.png"
-    with contextlib.redirect_stdout(text):
-        res = tl.main(["--limit", str(LIMIT), "--seed", "0", "--device", "cpu",
-                       "--data-dir", str(mnist_dir), "--plot", str(plot)])
-    return res, text.getvalue(), plot
+    plot = tmp_path_factory.mktemp("plot") / "steps.png"
+    return (*run_main("--limit", str(LIMIT), "--data-dir", str(mnist_dir), "--plot", str(plot)),
+            plot)
 
 
 def test_every_step_trains(run):
     """One epoch on 10000 images at lr 0.5: 6 seeds x 8 steps gave valid acc 0.83-0.91 and
-    last-minibatch acc >= 15/16 (full 50000: 0.906-0.954, >= 14/16; the lesson: > 0.7)."""
+    last-minibatch acc >= 15/16, loss 0.02-0.3 (full 50000: 0.906-0.954, >= 14/16; the lesson:
+    > 0.7; the notes' last-minibatch losses 0.04-0.35)."""
     res, text, _ = run
-    assert list(res["steps"]) == STEPS
-    for label, step in res["steps"].items():
-        assert 0.75 < step["valid_acc"] < 0.99, label
-        assert step["batch_acc"] > 0.7, label
+    assert len(res["steps"]) == 8
+    for number, step in enumerate(res["steps"], 1):
+        assert 0.75 < step["valid_acc"] < 0.99, number
+        assert step["batch_acc"] > 0.7 and step["batch_loss"] < 1, number
         assert step["batch_size"] == LIMIT % 64 == 16
         assert (step["batch_acc"] * 16).is_integer()  # k/16, like the notes' 0.9375 = 15/16
-    assert "\n5. nn.ModuleList\n" in text and "\n8. optim.SGD\n" in text
+    headings = [line for line in text.splitlines() if line.startswith("== ")]
+    assert len(headings) == 9 and "untrained" in headings[0]
+    for heading, notes_heading in zip(headings[1:], HEADINGS):
+        assert heading.startswith(f"== {notes_heading}"), heading
 
 
 def test_prints_the_notes_reprs(run):
-    """named_children, DummyModule, add_module, ModuleList and Sequential as the notes print
-    them (their classes were all called Model; ours are named by step)."""
+    """named_children, the model and model.l1, DummyModule, add_module, ModuleList and
+    Sequential as the notes print them (their classes were all called Model; ours are named by
+    step)."""
     _, text, _ = run
     assert f"\nl1: {L1}\nl2: {L2}\n" in text  # for name, l in model.named_children()
+    ours = NOTES_MODEL.replace("Model(", "AttributeModel(", 1)
+    assert f"\n{ours}\nmodel.l1 = {NOTES_L1}\n" in text  # the notes' `model`, `model.l1` cells
     assert f"\n{{'l1': {L1}, 'l2': {L2}}}\n[[50, 784], [50], [10, 50], [10]]\n" in text
     assert (f"\nAddModuleModel(\n  (layer_0): {L1}\n  (layer_1): ReLU()\n  (layer_2): {L2}\n)\n"
             in text)
@@ -106,11 +114,39 @@ def test_lesson_alone_trains_on_mnist(mnist_dir):
 def test_full_run_meets_the_lessons_asserts(mnist_dir):
     """The default run (50000 images, one epoch per step): the lesson asserts acc > 0.7 per step
     and > 0.9 after fit; observed seeds 0-5: 0.906-0.954 for every step."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        res = tl.main(["--data-dir", str(mnist_dir), "--device", "cpu"])
-    for label, step in res["steps"].items():
-        assert step["valid_acc"] > 0.9, label
+    res, _ = run_main("--data-dir", str(mnist_dir))
+    for number, step in enumerate(res["steps"], 1):
+        assert step["valid_acc"] > 0.9, number
         assert step["batch_size"] == 50000 % 64 == 16
+        assert (step["batch_acc"] * 16).is_integer()  # k/16 like all the notes' values here
+
+
+def check_smaller_lr(res):
+    """One epoch of 3200 images (50 steps), seeds 0-4, per step: lr 0.05 gave valid acc
+    0.635-0.747 and last-minibatch loss 1.65-1.82, lr 0.5 0.827-0.890 and 0.21-0.37 (10000
+    images, 4 seeds: 0.826-0.849 against 0.859-0.912; full 50000, seed 0: 0.904-0.907 at lr
+    0.05, 0.925-0.954 at lr 0.5)."""
+    for number, step in enumerate(res["steps"], 1):
+        assert 0.55 < step["valid_acc"] < 0.8, number
+        assert step["batch_loss"] > 1, number
+
+
+def check_full_last_batch(res):
+    """2000 = 40*50: every step's last minibatch holds 50 images, its accuracy k/50."""
+    for number, step in enumerate(res["steps"], 1):
+        assert step["batch_size"] == 50, number
+        assert round(step["batch_acc"] * 50, 4).is_integer() and step["batch_acc"] > 0.7, number
+
+
+TRY = {"--batch-size 50": (["--limit", "2000"], check_full_last_batch),
+       "--lr 0.05": (["--limit", "3200"], check_smaller_lr)}
+
+
+@pytest.mark.parametrize("flags, said", try_lines("training_loop"))
+def test_try_lines(flags, said, mnist_dir):
+    budget, check = TRY[flags]  # a Try: line with no check here fails: KeyError
+    res, _ = run_main(*flags.split(), *budget, "--data-dir", str(mnist_dir))
+    check(res)
 
 
 def test_dummy_module_registers_like_nn_module():
