@@ -9,9 +9,16 @@ eval() and, to show why, in train(). `--folds K`: the notes' 交叉验证, K-fol
 Run:    python scripts/overfitting.py      (or: make overfitting; --plot FILE.png)
 Expect: plain SGD ~97% test, one remedy 95.7-98.1%, combined >= 98.5%; the script exits
         non-zero if the combined recipe falls below --target (98.4%; 0 turns the check off).
+Try:    --variants dropout   scored in train() the same weights lose accuracy and give another
+                             figure each pass; eval() gives one, the better
+        --variants plain,momentum --folds 5   five fits per remedy, a mean +- std over the
+                             folds each; momentum ahead of plain on every fold
+        --variants early_stop --limit 500 --batch-size 20 --epochs 60   500 images overfit:
+                             the run stops 3 epochs after its best validation loss, keeps that
 """
 import argparse
 import math
+from dataclasses import dataclass, field
 import sys
 from pathlib import Path
 
@@ -38,7 +45,9 @@ PATIENCE = 3  # epochs without a better validation loss before early stopping
 COMBINED_PATIENCE = 10  # the combined recipe's: its decaying steps improve slowly but surely
 TARGET = 0.984  # the combined recipe must reach this (a plain MLP's figure in LeCun's table)
 TRAIN_PROBE = 10000  # training images scored after every epoch, for the train/val gap curves
-LOG_INTERVAL = 100  # the notes print a Train Epoch line every 100 batches
+# a Train Epoch line once an epoch (of 250 batches): the notes print one every 100 batches,
+# which over the 100-odd epochs of all the remedies would fill a notebook cell
+LOG_INTERVAL = 250
 
 
 def to_inputs(images):
@@ -62,17 +71,22 @@ class EarlyStopper:
     """Stops after `epochs`, or once `patience` epochs (None: never) bring no better val loss."""
 
     def __init__(self, epochs, patience=None):
-        self.epochs, self.patience, self.best_loss = epochs, patience, math.inf
+        self.epochs, self.patience = epochs, patience
+        self.best_loss, self.best_epoch, self.best_state = math.inf, None, None  # no epoch yet
 
     def should_stop(self, model, val_loss, epoch):
-        if val_loss < self.best_loss:
+        if val_loss < self.best_loss:  # False for a NaN loss: a diverged epoch is never the best
             self.best_loss, self.best_epoch = val_loss, epoch
             self.best_state = {k: v.clone() for k, v in model.state_dict().items()}  # not live
-        return self.patience is not None and epoch - self.best_epoch >= self.patience
+        since = epoch + 1 if self.best_epoch is None else epoch - self.best_epoch  # bad epochs
+        return self.patience is not None and since >= self.patience
 
     def restore(self, model):
-        if self.patience is not None:  # the best epoch's weights; without patience the last stay
-            model.load_state_dict(self.best_state)
+        """Early stopping: the best epoch's weights back. Returns the epoch kept, or "last"."""
+        if self.patience is None or self.best_state is None:  # no early stopping, no finite loss
+            return "last"
+        model.load_state_dict(self.best_state)
+        return self.best_epoch
 
 
 # The remedies: each returns (model, optimizer, lr scheduler or None, stopper) for `epochs`.
@@ -122,7 +136,10 @@ def combined(lr, epochs):
     return model, optimizer, scheduler, EarlyStopper(cap, COMBINED_PATIENCE)
 
 
-REMEDIES = [plain, l2, momentum, lr_decay, early_stop, dropout, combined]
+# (remedy, the notes' bullet it reproduces), in the notes' order
+REMEDIES = [(plain, "baseline / plain SGD"), (l2, "加入正则项 / L2 regularisation"),
+            (momentum, "采用动量 / momentum"), (lr_decay, "采用学习率衰减 / learning-rate decay"),
+            (early_stop, "Early Stop"), (dropout, "Dropout"), (combined, "all of the above")]
 
 
 def shuffled_batches(n, batch_size, generator):
@@ -155,6 +172,50 @@ def evaluate(model, x, y):
     return F.cross_entropy(logits, y).item(), (logits.argmax(dim=1) == y).sum().item()
 
 
+@dataclass
+class History:
+    """Per epoch: accuracy on TRAIN_PROBE training images and on the validation set (their gap
+    is the overfitting), the validation loss; `kept`: the epoch whose weights the model keeps."""
+    train_acc: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    kept: object = "last"
+
+
+def fit(model, optimizer, scheduler, stopper, x_train, y_train, x_val, y_val, batch_size,
+        generator, log_interval=LOG_INTERVAL):
+    """Train epoch by epoch until the stopper says so, scoring train and validation in eval()
+    after each; early stopping then puts its best epoch's weights back. Returns the History."""
+    history = History()
+    for epoch in range(stopper.epochs):  # from 0, as the notes print it
+        model.train()  # dropout on
+        batches = shuffled_batches(len(x_train), batch_size, generator)
+        train_epoch(model, optimizer, x_train, y_train, batches, epoch, log_interval)
+        if scheduler is not None:
+            scheduler.step()  # once per epoch
+        model.eval()  # dropout off for every score
+        val_loss, correct = evaluate(model, x_val, y_val)
+        probe = evaluate(model, x_train[:TRAIN_PROBE], y_train[:TRAIN_PROBE])[1]
+        history.train_acc.append(probe / len(x_train[:TRAIN_PROBE]))
+        history.val_acc.append(correct / len(x_val))
+        history.val_loss.append(val_loss)
+        if stopper.should_stop(model, val_loss, epoch):
+            tqdm.write(f"early stop: no better validation loss for {stopper.patience} "
+                       f"epochs; the weights of epoch {stopper.best_epoch} restored")
+            break
+    history.kept = stopper.restore(model)
+    return history
+
+
+def print_history(history):
+    """The run's curves, one column per epoch: train and validation accuracy, validation loss."""
+    epochs = range(len(history.val_acc))
+    print("epoch     " + "".join(f"{e:>7}" for e in epochs))
+    print("train %   " + "".join(f"{100 * a:>7.2f}" for a in history.train_acc))
+    print("val %     " + "".join(f"{100 * a:>7.2f}" for a in history.val_acc))
+    print("val loss  " + "".join(f"{loss:>7.4f}" for loss in history.val_loss))
+
+
 def k_folds(n, k):
     """The notes' 交叉验证: k (train, validation) index pairs, each of k contiguous folds of
     range(n) validating once; the spread of the k scores says how far one split can be trusted."""
@@ -162,36 +223,131 @@ def k_folds(n, k):
     return [(torch.cat(folds[:i] + folds[i + 1:]), fold) for i, fold in enumerate(folds)]
 
 
+def make_splits(n, folds=None, limit=None, val_size=VAL_SIZE):
+    """(train, validation) index pairs: the fixed split (the first n - val_size train, the last
+    val_size validate), or with `folds` K-fold over the first `limit` images."""
+    if folds:
+        return k_folds(min(n, limit or n), folds)
+    return [(torch.arange(n - val_size)[:limit], torch.arange(n - val_size, n))]
+
+
 def show_train_eval(model, x, y):
-    """Test accuracy of a dropout model twice in eval() (the same) and twice in train() (lower)."""
-    accs = {}
+    """Test accuracy of a dropout model twice in eval() (the same) and twice in train() (lower,
+    another figure each pass: a new dropout mask). Returns ((eval, again), (train, again))."""
+    accs = []
     for mode in ["eval", "train"]:
         model.train(mode == "train")
-        a, b = accs[mode] = [evaluate(model, x, y)[1] / len(x) for _ in range(2)]
+        a, b = [evaluate(model, x, y)[1] / len(x) for _ in range(2)]
         print(f"dropout model in model.{mode}(): test accuracy {a:.4f}, and again {b:.4f}")
+        accs.append((a, b))
     model.eval()
-    return accs
+    return tuple(accs)
 
 
-def plot_gaps(path, rows):
+@dataclass
+class Result:
+    """One remedy trained on one split, scored in eval(): a row of the table."""
+    name: str  # the remedy's, with its fold under --folds
+    remedy: object  # the remedy function
+    model: nn.Module
+    history: History
+    train_acc: float
+    val_acc: float
+    test_loss: float
+    test_correct: int
+    test_acc: float
+    dropout_modes: tuple = None  # show_train_eval's, for a model with dropout
+
+
+def score(name, remedy, model, history, x_train, y_train, x_val, y_val, x_test, y_test):
+    """The trained model in eval() on its training and validation images and on the test set."""
+    model.eval()
+    train_acc = evaluate(model, x_train, y_train)[1] / len(x_train)
+    val_acc = evaluate(model, x_val, y_val)[1] / len(x_val)
+    test_loss, test_correct = evaluate(model, x_test, y_test)
+    return Result(name, remedy, model, history, train_acc, val_acc, test_loss, test_correct,
+                  test_correct / len(x_test))
+
+
+def compare_remedies(remedies, splits, x, y, x_test, y_test, lr, epochs, batch_size, seed,
+                     log_interval=LOG_INTERVAL):
+    """Each (remedy, heading) on each (train, validation) index split, every run from the same
+    initial weights and batch order; prints its curves and test line. Returns the Results."""
+    results = []
+    for remedy, heading in remedies:
+        for k, (train_idx, val_idx) in enumerate(splits):
+            name = remedy.__name__ + (f" fold {k + 1}/{len(splits)}" if len(splits) > 1 else "")
+            torch.manual_seed(seed)  # the same initial weights and batch order for all
+            generator = torch.Generator().manual_seed(seed)
+            model, optimizer, scheduler, stopper = remedy(lr, epochs)
+            tqdm.write(f"\n== {heading}: {name}, epoch budget {stopper.epochs} ==")
+            data = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+            history = fit(model.to(x.device), optimizer, scheduler, stopper, *data, batch_size,
+                          generator, log_interval)
+            print_history(history)
+            result = score(name, remedy, model, history, *data, x_test, y_test)
+            results.append(result)
+            print_test(result.test_loss, result.test_correct, len(x_test), batch_size)
+            if any(isinstance(m, nn.Dropout) for m in model.modules()):
+                result.dropout_modes = show_train_eval(model, x_test, y_test)
+        if len(splits) > 1:  # the notes' 交叉验证: how far one split can be trusted
+            accs = torch.tensor([r.val_acc for r in results[-len(splits):]], dtype=torch.float64)
+            print(f"{len(splits)}-fold cross-validation of {remedy.__name__}: validation accuracy "
+                  f"{100 * accs.mean():.2f}% +- {100 * accs.std():.2f}% (std over the folds)")
+    return results
+
+
+def print_table(results):
+    """A row per run; gap: train - val accuracy, how much better it does on what it saw;
+    |w|: the weight norm L2 cuts."""
+    print(f"\n== LS31.防止过拟合的方法 / the remedies compared ==\n{'remedy':<18} {'epochs':>6} "
+          f"{'kept':>4} {'train %':>8} {'val %':>7} {'test %':>7} {'gap':>5} {'test loss':>9} "
+          f"{'|w|':>6}")
+    for r in results:
+        weight_norm = nn.utils.parameters_to_vector(r.model.parameters()).norm().item()
+        print(f"{r.name:<18} {len(r.history.val_acc):>6} {r.history.kept:>4} "
+              f"{100 * r.train_acc:>8.2f} {100 * r.val_acc:>7.2f} {100 * r.test_acc:>7.2f} "
+              f"{100 * (r.train_acc - r.val_acc):>5.2f} {r.test_loss:>9.4f} {weight_norm:>6.2f}")
+
+
+def check_target(results, target):
+    """The combined recipe must reach `target` test accuracy (0: no check): exits loudly."""
+    for r in [r for r in results if r.remedy is combined and target]:
+        if r.test_acc < target:
+            raise SystemExit(f"error: the combined recipe reached {100 * r.test_acc:.2f}% test "
+                             f"accuracy, below the target {100 * target:.1f}% (--target 0: no "
+                             f"check)")
+        print(f"target met: combined {100 * r.test_acc:.2f}% >= {100 * target:.1f}%")
+
+
+def plot_gaps(path, results):
     """--plot: train vs validation accuracy per epoch (the gap: overfitting), a panel per run."""
     from matplotlib.figure import Figure
-    ncols, nrows = min(4, len(rows)), math.ceil(len(rows) / 4)
+    ncols, nrows = min(4, len(results)), math.ceil(len(results) / 4)
     fig = Figure(figsize=(3 * ncols, 3 * nrows), layout="tight")
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).flat  # margins: none on a border
-    for ax, (name, row) in zip(axes, rows.items()):
-        for label, accs in row["history"].items():  # train, validation
+    for ax, r in zip(axes, results):
+        for label, accs in [("train", r.history.train_acc), ("validation", r.history.val_acc)]:
             ax.plot([100 * a for a in accs], marker=".", label=label)
-        ax.set(title=name, xlabel="epoch", xlim=(-0.5, len(accs) - 0.5))
+        ax.set(title=r.name, xlabel="epoch", xlim=(-0.5, len(accs) - 0.5))
         ax.xaxis.get_major_locator().set_params(integer=True, min_n_ticks=1)  # whole epochs
         ax.grid(alpha=0.3)
     axes[0].set(ylabel="accuracy (%)")
     axes[0].legend()
-    for ax in axes[len(rows):]:  # the empty places of the last row
+    for ax in axes[len(results):]:  # the empty places of the last row
         ax.remove()
     fig.savefig(path, dpi=100)
     print(f"plot written to {path}")
     return fig
+
+
+def remedy_list(text):
+    """--variants: comma-separated remedy names -> [(remedy, heading)] in the order given."""
+    known = {remedy.__name__: (remedy, heading) for remedy, heading in REMEDIES}
+    unknown = sorted(set(text.split(",")) - set(known))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {unknown}, choose from {','.join(known)}")
+    return [known[name] for name in text.split(",")]
 
 
 def print_test(test_loss, correct, n, batch_size=None):
@@ -202,10 +358,10 @@ def print_test(test_loss, correct, n, batch_size=None):
 
 
 def main(argv=None):
-    by_name = {remedy.__name__: remedy for remedy in REMEDIES}
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="LS31 防止过拟合: overfitting remedies compared")
-    parser.add_argument("--variants", default=",".join(by_name), help="comma-separated, in order")
+    parser.add_argument("--variants", type=remedy_list, help="comma-separated, in order",
+                        default=",".join(remedy.__name__ for remedy, _ in REMEDIES))
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS, help="combined trains 4x")
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=positive_float, default=LR)
@@ -218,79 +374,21 @@ def main(argv=None):
     parser.add_argument("--device", type=pick_device, default="auto", metavar="{auto,cpu,cuda,mps}")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
     args = parse_flags(parser, argv)
-    unknown = set(args.variants.split(",")) - set(by_name)
-    if unknown or args.folds == 1:
-        parser.error(f"--variants: unknown {sorted(unknown)}, choose from {','.join(by_name)}"
-                     if unknown else "--folds: K-fold cross-validation needs K >= 2")
+    if args.folds == 1:
+        parser.error("--folds: K-fold cross-validation needs K >= 2")
     print(f"device: {args.device}")
     images, labels = load_mnist(args.data_dir, train=True)
     x, y = to_inputs(images).to(args.device), labels.to(args.device)  # (60000, 784), (60000,)
     images, labels = load_mnist(args.data_dir, train=False)
     x_test, y_test = to_inputs(images).to(args.device), labels.to(args.device)
-    n_train = len(x) - VAL_SIZE  # the fixed split: the first 50k train, the last 10k validate
-    splits = (k_folds(len(x[:args.limit]), args.folds) if args.folds
-              else [(torch.arange(n_train)[:args.limit], torch.arange(n_train, len(x)))])
-    rows, folds = {}, {}
-    for remedy in [by_name[name] for name in args.variants.split(",")]:
-        for k, (train_idx, val_idx) in enumerate(splits):
-            name = remedy.__name__ + (f" fold {k + 1}/{len(splits)}" if args.folds else "")
-            torch.manual_seed(args.seed)  # the same initial weights and batch order for all
-            generator = torch.Generator().manual_seed(args.seed)
-            x_tr, y_tr, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
-            model, optimizer, scheduler, stopper = remedy(args.lr, args.epochs)
-            model.to(args.device)
-            tqdm.write(f"\n===== {name}, epoch budget: {stopper.epochs} =====")
-            history = {"train": [], "validation": []}  # accuracy after each epoch
-            for epoch in range(stopper.epochs):  # from 0, as the notes print it
-                model.train()  # dropout on
-                batches = shuffled_batches(len(x_tr), args.batch_size, generator)
-                train_epoch(model, optimizer, x_tr, y_tr, batches, epoch, args.log_interval)
-                if scheduler is not None:
-                    scheduler.step()  # once per epoch
-                model.eval()  # dropout off for every score
-                val_loss, correct = evaluate(model, x_val, y_val)
-                probe = evaluate(model, x_tr[:TRAIN_PROBE], y_tr[:TRAIN_PROBE])[1]
-                history["train"].append(probe / len(x_tr[:TRAIN_PROBE]))
-                history["validation"].append(correct / len(x_val))
-                tqdm.write(f"Validation: loss {val_loss:.4f}, accuracy {correct}/{len(x_val)}")
-                if stopper.should_stop(model, val_loss, epoch):
-                    tqdm.write(f"early stop: no better validation loss for {stopper.patience} "
-                               f"epochs; the weights of epoch {stopper.best_epoch} restored")
-                    break
-            stopper.restore(model)
-            rows[name] = row = {
-                "epochs_run": epoch + 1, "history": history,
-                "kept": "last" if stopper.patience is None else stopper.best_epoch,
-                "weight_norm": nn.utils.parameters_to_vector(model.parameters()).norm().item()}
-            for split, xs, ys in [("train", x_tr, y_tr), ("val", x_val, y_val),
-                                  ("test", x_test, y_test)]:
-                loss, correct = evaluate(model, xs, ys)
-                row.update({f"{split}_acc": correct / len(xs), f"{split}_loss": loss})
-            print_test(loss, correct, len(x_test), args.batch_size)  # the last split: test
-            if any(isinstance(m, nn.Dropout) for m in model.modules()):
-                row["dropout_modes"] = show_train_eval(model, x_test, y_test)
-            folds.setdefault(remedy.__name__, []).append(row["val_acc"])  # per split
-        if args.folds:
-            accs = torch.tensor(folds[remedy.__name__], dtype=torch.float64)
-            print(f"{args.folds}-fold cross-validation of {remedy.__name__}: validation accuracy "
-                  f"{100 * accs.mean():.2f}% +- {100 * accs.std():.2f}% (std over the folds)")
-    # gap: train - val, how much better it does on what it saw; |w|: the norm L2 cuts
-    print(f"\n{'remedy':<18} {'epochs':>6} {'kept':>4} {'train %':>8} {'val %':>7} {'test %':>7} "
-          f"{'gap':>5} {'test loss':>9} {'|w|':>6}")
-    for name, r in rows.items():
-        print(f"{name:<18} {r['epochs_run']:>6} {r['kept']:>4} {100 * r['train_acc']:>8.2f} "
-              f"{100 * r['val_acc']:>7.2f} {100 * r['test_acc']:>7.2f} "
-              f"{100 * (r['train_acc'] - r['val_acc']):>5.2f} {r['test_loss']:>9.4f} "
-              f"{r['weight_norm']:>6.2f}")
+    splits = make_splits(len(x), args.folds, args.limit)
+    results = compare_remedies(args.variants, splits, x, y, x_test, y_test, args.lr, args.epochs,
+                               args.batch_size, args.seed, args.log_interval)
+    print_table(results)
     if args.plot:
-        plot_gaps(args.plot, rows)
-    if args.target and "combined" in rows:  # the script checks its own result, loudly
-        acc = rows["combined"]["test_acc"]
-        if acc < args.target:
-            raise SystemExit(f"error: the combined recipe reached {100 * acc:.2f}% test accuracy, "
-                             f"below the target {100 * args.target:.1f}% (--target 0: no check)")
-        print(f"target met: combined {100 * acc:.2f}% >= {100 * args.target:.1f}%")
-    return {"rows": rows, "folds": folds}
+        plot_gaps(args.plot, results)
+    check_target(results, args.target)  # the script checks its own result, loudly
+    return {"results": results}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
