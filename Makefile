@@ -71,11 +71,13 @@ $(MNIST): data
 bench: install data ## one MNIST epoch three ways: the notes' pipeline, tensors, compute floor
 	$(PY) scripts/bench_mnist.py $(ARGS)
 
-clean: ## remove outputs (runs/, outputs/, caches); keeps .venv and data/
-	rm -rf runs outputs .pytest_cache
+# What the collection starts and writes: the visdom server (make all, visdom_demo) with its pid,
+# log and saved envs in .visdom/; tb_demo's runs/; the README notebook cell's loss.png; caches.
+clean: visdom-stop ## stop the visdom server; remove .visdom/, runs/, outputs/, loss.png, caches; keep .venv, data/
+	rm -rf .visdom runs outputs loss.png .pytest_cache
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
-distclean: clean ## clean, and remove .venv and the downloaded data too
+distclean: clean ## clean (the server stopped first), then remove .venv and data/ but its README
 	rm -rf $(VENV)
 	find data -mindepth 1 ! -name README.md -exec rm -rf {} +
 
@@ -92,8 +94,12 @@ visdom-assets: install ## the visdom page's libraries, from the npm registry (on
 visdom-server: install ## start a visdom server on 127.0.0.1:8097, offline (pid, log in .visdom/)
 	@$(PY) scripts/visdom_server.py start
 
-visdom-stop: ## stop it
-	@$(PY) scripts/visdom_server.py stop
+# Without .venv (removed by hand): the pid in .visdom/, if that process is still our server.
+visdom-stop: ## stop it (a no-op when none runs)
+	@if [ -x $(PY) ]; then $(PY) scripts/visdom_server.py stop; \
+	elif ps -ww -p "$$(cat .visdom/server.pid 2>/dev/null)" -o args= 2>/dev/null | grep -q visdom_server; \
+	then kill "$$(cat .visdom/server.pid)" && rm .visdom/server.pid && echo "stopped the visdom server"; \
+	else echo "no visdom server started from .visdom/ (no live pid file)"; fi
 
 # The generic rule runs the demo, which prints the URL to open; the server keeps running after.
 # The assets come first so that the page at that URL can draw the plots.

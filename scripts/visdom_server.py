@@ -112,13 +112,26 @@ def start_background(port, env_path, state_dir, timeout):
 
 
 def stop_pid(pid, grace=5.0):
-    """terminate(), then kill() if still alive after grace seconds; waiting reaps our own child."""
-    with contextlib.suppress(psutil.NoSuchProcess):  # gone already: nothing to stop
+    """terminate(), then kill() if still alive after grace seconds."""
+    with contextlib.suppress(psutil.NoSuchProcess):  # gone already (or meanwhile): nothing to stop
         proc = psutil.Process(pid)
         proc.terminate()
-        if psutil.wait_procs([proc], timeout=grace)[1]:  # (gone, alive): still alive
+        if not has_ended(proc, grace):
             proc.kill()  # SIGKILL, which Windows does not have: psutil picks what each OS has
-            proc.wait(timeout=grace)
+            has_ended(proc, grace)
+
+
+def has_ended(proc, timeout):
+    """Wait up to timeout seconds for proc to end; waiting reaps our own child. A zombie (ended,
+    its parent has not reaped it: a container whose first process reaps none) has ended too."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psutil.TimeoutExpired):
+            proc.wait(timeout=0.1)
+            return True
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return True
+    return False
 
 
 def stop_server(state_dir):
