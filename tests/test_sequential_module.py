@@ -1,6 +1,7 @@
 """1.2 Sequential / Module: no activation = one layer; save and load both ways."""
 import contextlib
 import io
+import pickle
 from pathlib import Path
 
 import pytest
@@ -53,13 +54,21 @@ def test_module_subclass_forward():
 
 
 def test_reloaded_models_give_identical_outputs(run):
+    """The files main wrote, read back here: the pickled model only with weights_only=False,
+    the state_dict into a Sequential built here; both compute the same outputs, bit for bit."""
     _, result, out = run
-    assert result["reload_diffs"] == (0.0, 0.0)
-    assert result["refused"]  # weights_only=True refuses a pickled module
+    with pytest.raises(pickle.UnpicklingError):  # weights_only=True refuses a pickled module
+        torch.load(out / "save_seq_net.pth", weights_only=True)
+    assert result["refused"]  # and main said so
     state = torch.load(out / "save_seq_net_params.pth", weights_only=True)  # a state_dict: fine
     assert list(state) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     whole = torch.load(out / "save_seq_net.pth", weights_only=False)
-    assert isinstance(whole, nn.Sequential) and torch.equal(whole[0].weight, state["0.weight"])
+    rebuilt = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+    rebuilt.load_state_dict(state)
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert isinstance(whole, nn.Sequential) and torch.equal(whole(x), rebuilt(x))
+    assert result["reload_diffs"] == (0.0, 0.0)
 
 
 def test_default_out_is_a_temporary_folder_removed_at_exit():
