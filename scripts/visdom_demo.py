@@ -50,9 +50,11 @@ def connect(server, port, env, timeout=PROBE_TIMEOUT):
     try:
         urllib.request.urlopen(f"{server}:{port}/", timeout=timeout).close()
     except (OSError, ValueError, http.client.HTTPException):  # refused, timeout, not HTTP, bad URL
-        raise SystemExit(f"error: no visdom server at {server}:{port}; start one with: make visdom-"
-                         f"server, or python scripts/visdom_server.py start (elsewhere: python -m "
-                         f"visdom.server)")
+        raise SystemExit(f"error: no visdom server at {server}:{port}; start one with: python "
+                         f"scripts/visdom_server.py start --port {port} "
+                         + ("(or: make visdom-server)" if port == PORT
+                            else f"(make visdom-server starts one on {PORT})")
+                         + f"; elsewhere: python -m visdom.server -port {port}")
     logging.getLogger("visdom").setLevel(logging.ERROR)  # its errors, not a warning per option
     return Visdom(server=server, port=port, env=env, raise_exceptions=True,
                   use_incoming_socket=False)  # no incoming socket: it sends, it never listens
