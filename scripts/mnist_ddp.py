@@ -3,22 +3,24 @@
 The notes' 784-200-200-10 nn.Module MLP (LeakyReLU, SGD lr 0.01, 10 epochs) with their batch 200
 as the GLOBAL batch: every rank draws the same shuffled order from one seed, trains on its share
 of each batch, and DDP averages the gradients, so N ranks take the step one process takes with all
-200. Rank 0 alone prints and saves. Plain `python` runs one process; torchrun starts N (backend
-gloo on the CPU; --device cuda: nccl, one GPU per process, number LOCAL_RANK).
+200. Rank 0 alone prints (and, given --save FILE, saves). Plain `python` runs one process;
+torchrun starts N (gloo on the CPU; --device cuda: nccl, one GPU per process, number LOCAL_RANK).
 Two machines: `torchrun --nnodes 2 --node-rank K --nproc-per-node N --rdzv-endpoint HOST0:29500
-scripts/mnist_ddp.py` on machine K = 0 (HOST0) and K = 1, each with data/. Nothing in the script
-changes; watch the global batch: kept at 200, the lr stays; 200 per rank (200 N in all) wants
-about N times the lr (the linear scaling rule). A failing rank ends the job; a busy port stops
-torchrun ("address already in use").
+scripts/mnist_ddp.py` on machine K = 0 (HOST0) and K = 1, each with data/: the script is the same;
+kept at 200, the global batch keeps the lr; 200 per rank wants about N times the lr.
 
 Run:    torchrun --standalone --nproc-per-node 2 scripts/mnist_ddp.py    (or: make mnist_ddp)
 Expect: "Test set: Average loss: 0.2xxx, Accuracy: 93xx/10000 (93%)" after 10 epochs, as with one
         process (python scripts/mnist_ddp.py).
+Try:    --epochs 1 --save mlp.pt   one epoch (85%); mlp.pt holds the plain MLP's state_dict:
+                                   loaded into MLP(), it scores what the Test set line says
+        --lr 0.1 --epochs 2   ten times the notes' lr: 95% after 2 epochs (lr 0.01: 85% after 1)
 """
 import argparse
 import os
 import sys
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -128,6 +130,68 @@ def evaluate(model, x, y, batch_size, rank, world_size):
     return sums[0].item() / n, int(sums[1].item())
 
 
+@contextmanager
+def process_group(device):
+    """Join the job with the backend for `device` (cpu: gloo, cuda: nccl), rank 0 saying what it
+    is; leave it at the end (a notebook can call main() again). A busy port, or a rank lost in
+    the middle, ends this process with one line. Yields (rank, world_size)."""
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    try:
+        rank, world_size = start_process_group(backend)
+    except dist.DistNetworkError:  # MASTER_PORT in use (under torchrun, torchrun says so)
+        raise SystemExit(f"error: rank {os.environ['RANK']} cannot meet the others at "
+                         f"{os.environ['MASTER_ADDR']} (port: {os.environ['MASTER_PORT']}): "
+                         f"address already in use, or that address is unreachable") from None
+    if rank == 0:
+        print(f"device: {device}, backend: {backend}, world size: {world_size}")
+        if "RANK" not in os.environ:
+            print("one process; to start 2: torchrun --standalone --nproc-per-node 2 "
+                  "scripts/mnist_ddp.py")
+    try:
+        yield rank, world_size
+    except RuntimeError as e:  # a rank died mid-step: the others lose their connection to it
+        if world_size == 1:
+            raise
+        raise SystemExit(f"error: rank {rank} lost the other ranks ({type(e).__name__}): one of "
+                         "them failed, torchrun's Root Cause names it (a bug of yours? one "
+                         "process shows the traceback)") from None
+    finally:
+        dist.destroy_process_group()
+
+
+def load_data(data_dir, limit, device):
+    """MNIST as inputs on `device`, all of it on every rank: x (N, 784), y (N,) for the first
+    `limit` training images (None: all 60000), then for the 10000 test images."""
+    images, labels = load_mnist(data_dir, train=True)
+    x_train, y_train = to_inputs(images[:limit]).to(device), labels[:limit].to(device)
+    images, labels = load_mnist(data_dir, train=False)
+    return x_train, y_train, to_inputs(images).to(device), labels.to(device)
+
+
+def fit(model, optimizer, x_train, y_train, x_test, y_test, epochs, batch_size, generator,
+        log_interval=LOG_INTERVAL):
+    """The notes' epoch loop, on every rank: train on this rank's share of each global batch,
+    test (all-reduced), rank 0 prints the notes' line. Returns (the loss of every step,
+    [(test loss, correct)] after each epoch)."""
+    rank, world_size = dist.get_rank(), dist.get_world_size()
+    step_losses, tests = [], []
+    for epoch in range(epochs):  # from 0, as the notes print it
+        batches = shuffled_batches(len(x_train), batch_size, generator)
+        step_losses += train_epoch_ddp(model, optimizer, x_train, y_train, batches, epoch,
+                                       rank, world_size, log_interval)
+        tests.append(evaluate(model.module, x_test, y_test, batch_size, rank, world_size))
+        if rank == 0:
+            print_test(*tests[-1], len(x_test), batch_size)
+    return step_losses, tests
+
+
+def save_checkpoint(model, path):
+    """model.module: the plain MLP inside DDP, whose state_dict loads into MLP() (no "module."
+    prefix); one writer, rank 0, as every rank holds the same weights."""
+    torch.save(model.module.state_dict(), path)
+    print(f"checkpoint written to {path}")
+
+
 def print_test(test_loss, correct, n, batch_size=None):
     """The notes' line with the true mean loss; beside it their figure, the mean / batch size."""
     notes = "" if batch_size is None else f"  (the notes' figure: {test_loss / batch_size:.4f})"
@@ -156,57 +220,24 @@ def main(argv=None):
     args = parse_flags(parser, argv)
     if args.device.type == "mps":
         parser.error("torch.distributed has no mps backend: use --device cpu or cuda")
-    device, backend = rank_device(args.device), "nccl" if args.device.type == "cuda" else "gloo"
-    try:
-        rank, world_size = start_process_group(backend)
-    except dist.DistNetworkError:  # MASTER_PORT in use (under torchrun, torchrun says so)
-        port = os.environ["MASTER_PORT"]
-        raise SystemExit(f"error: rank {os.environ['RANK']} cannot meet the others at "
-                         f"{os.environ['MASTER_ADDR']} (port: {port}): address already in use, "
-                         f"or that address is unreachable") from None
-    try:
-        if rank == 0:
-            print(f"device: {device}, backend: {backend}, world size: {world_size}")
-            if "RANK" not in os.environ:
-                print("one process; to start 2: torchrun --standalone --nproc-per-node 2 "
-                      "scripts/mnist_ddp.py")
+    device = rank_device(args.device)
+    with process_group(device) as (rank, world_size):
         torch.manual_seed(args.seed)  # the same init on every rank (DDP also copies rank 0's)
         generator = torch.Generator().manual_seed(args.seed)  # every rank: the same batch order
-
-        images, labels = load_mnist(args.data_dir, train=True)
-        x_train = to_inputs(images[:args.limit]).to(device)  # (N, 784): every rank holds all
-        y_train = labels[:args.limit].to(device)  # (N,)
-        images, labels = load_mnist(args.data_dir, train=False)
-        x_test, y_test = to_inputs(images).to(device), labels.to(device)
+        x_train, y_train, x_test, y_test = load_data(args.data_dir, args.limit, device)
         model = DDP(MLP().to(device), device_ids=[device] if device.type == "cuda" else None)
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-
         start = time.perf_counter()
-        for epoch in range(args.epochs):  # from 0, as the notes print it
-            batches = shuffled_batches(len(x_train), args.batch_size, generator)
-            step_losses = train_epoch_ddp(model, optimizer, x_train, y_train, batches, epoch,
-                                          rank, world_size, args.log_interval)
-            test_loss, correct = evaluate(model.module, x_test, y_test, args.batch_size,
-                                          rank, world_size)
-            if rank == 0:
-                print_test(test_loss, correct, len(x_test), args.batch_size)
+        step_losses, tests = fit(model, optimizer, x_train, y_train, x_test, y_test, args.epochs,
+                                 args.batch_size, generator, args.log_interval)
         seconds = (time.perf_counter() - start) / args.epochs
         if rank == 0:
             print(f"epochs: {args.epochs}, time per epoch: {seconds:.2f} s, ranks: {world_size}")
-            if args.save:  # model.module: the plain MLP inside DDP, loadable into MLP()
-                torch.save(model.module.state_dict(), args.save)
-                print(f"checkpoint written to {args.save}")
-        return {"test_acc": correct / len(x_test), "test_loss": test_loss, "correct": correct,
-                "train_loss": step_losses[-1], "world_size": world_size,
-                "seconds_per_epoch": seconds}
-    except RuntimeError as e:  # a rank died mid-step: the others lose their connection to it
-        if world_size == 1:
-            raise
-        raise SystemExit(f"error: rank {rank} lost the other ranks ({type(e).__name__}): one of "
-                         "them failed, torchrun's Root Cause names it (a bug of yours? one "
-                         "process shows the traceback)") from None
-    finally:
-        dist.destroy_process_group()  # a notebook can call main() again
+        if rank == 0 and args.save:
+            save_checkpoint(model, args.save)
+    test_loss, correct = tests[-1]  # after the last epoch
+    return {"test_acc": correct / len(x_test), "test_loss": test_loss, "correct": correct,
+            "train_loss": step_losses[-1], "world_size": world_size, "seconds_per_epoch": seconds}
 
 
 # ---- plumbing: identical in every script (tests/test_contract.py) ----
