@@ -159,22 +159,21 @@ def process_group(device):
         dist.destroy_process_group()
 
 
-def load_data(data_dir, limit, device):
-    """MNIST as inputs on `device`, all of it on every rank: x (N, 784), y (N,) for the first
-    `limit` training images (None: all 60000), then for the 10000 test images."""
-    images, labels = load_mnist(data_dir, train=True)
-    x_train, y_train = to_inputs(images[:limit]).to(device), labels[:limit].to(device)
-    images, labels = load_mnist(data_dir, train=False)
-    return x_train, y_train, to_inputs(images).to(device), labels.to(device)
+def inputs_on(device, train, test, limit=None):
+    """(images, labels) of the training and test sets -> x (N, 784), y (N,) of each on `device`,
+    all of it on every rank; the first `limit` training images only (None: all 60000)."""
+    (images, labels), (test_images, test_labels) = train, test
+    return (to_inputs(images[:limit]).to(device), labels[:limit].to(device),
+            to_inputs(test_images).to(device), test_labels.to(device))
 
 
 def fit(model, optimizer, x_train, y_train, x_test, y_test, epochs, batch_size, generator,
         log_interval=LOG_INTERVAL):
     """The notes' epoch loop, on every rank: train on this rank's share of each global batch,
     test (all-reduced), rank 0 prints the notes' line. Returns (the loss of every step,
-    [(test loss, correct)] after each epoch)."""
+    [(test loss, correct)] after each epoch, seconds per epoch)."""
     rank, world_size = dist.get_rank(), dist.get_world_size()
-    step_losses, tests = [], []
+    step_losses, tests, start = [], [], time.perf_counter()
     for epoch in range(epochs):  # from 0, as the notes print it
         batches = shuffled_batches(len(x_train), batch_size, generator)
         step_losses += train_epoch_ddp(model, optimizer, x_train, y_train, batches, epoch,
@@ -182,7 +181,10 @@ def fit(model, optimizer, x_train, y_train, x_test, y_test, epochs, batch_size, 
         tests.append(evaluate(model.module, x_test, y_test, batch_size, rank, world_size))
         if rank == 0:
             print_test(*tests[-1], len(x_test), batch_size)
-    return step_losses, tests
+    seconds = (time.perf_counter() - start) / epochs  # the cost of the ranks' talking shows here
+    if rank == 0:
+        print(f"epochs: {epochs}, time per epoch: {seconds:.2f} s, ranks: {world_size}")
+    return step_losses, tests, seconds
 
 
 def save_checkpoint(model, path):
@@ -224,15 +226,13 @@ def main(argv=None):
     with process_group(device) as (rank, world_size):
         torch.manual_seed(args.seed)  # the same init on every rank (DDP also copies rank 0's)
         generator = torch.Generator().manual_seed(args.seed)  # every rank: the same batch order
-        x_train, y_train, x_test, y_test = load_data(args.data_dir, args.limit, device)
+        train, test = load_mnist(args.data_dir, train=True), load_mnist(args.data_dir, train=False)
+        x_train, y_train, x_test, y_test = inputs_on(device, train, test, args.limit)
         model = DDP(MLP().to(device), device_ids=[device] if device.type == "cuda" else None)
         optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
-        start = time.perf_counter()
-        step_losses, tests = fit(model, optimizer, x_train, y_train, x_test, y_test, args.epochs,
-                                 args.batch_size, generator, args.log_interval)
-        seconds = (time.perf_counter() - start) / args.epochs
-        if rank == 0:
-            print(f"epochs: {args.epochs}, time per epoch: {seconds:.2f} s, ranks: {world_size}")
+        step_losses, tests, seconds = fit(model, optimizer, x_train, y_train, x_test, y_test,
+                                          args.epochs, args.batch_size, generator,
+                                          args.log_interval)
         if rank == 0 and args.save:
             save_checkpoint(model, args.save)
     test_loss, correct = tests[-1]  # after the last epoch
