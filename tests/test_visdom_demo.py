@@ -238,6 +238,28 @@ def test_the_copied_lesson_draws_the_windows(server, mnist_dir):
     assert text.split("<br>")[0] == " ".join(map(str, logits[:8].argmax(dim=1).tolist()))
 
 
+def test_the_copied_fit_fills_the_windows(server, mnist_dir):
+    """fit from the lesson part alone: one epoch of 2 steps, its points where they belong."""
+    from torchvision import datasets
+    lesson, env = lesson_namespace("visdom_demo"), ENV + "_fit"
+    viz = lesson["connect"]("http://127.0.0.1", server, env)
+    train, test = datasets.MNIST(mnist_dir, train=True), datasets.MNIST(mnist_dir, train=False)
+    x, y = lesson["to_inputs"](train.data[:400]), train.targets[:400]
+    x_test, y_test = lesson["to_inputs"](test.data[:1000]), test.targets[:1000]
+    torch.manual_seed(0)
+    model = lesson["build_model"]()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    losses, tests = lesson["fit"](viz, model, optimizer, x, y, x_test, y_test, epochs=1,
+                                  batch_size=200, generator=torch.Generator().manual_seed(0))
+    assert len(losses) == 2 and len(tests) == 2 and not model.training
+    line = json.loads(viz.get_window_data("train_loss", env=env))["content"]["data"][0]
+    assert line["x"] == [1, 2] and line["y"] == pytest.approx(losses)
+    loss, acc = json.loads(viz.get_window_data("test", env=env))["content"]["data"]
+    assert loss["x"] == [0, 2] and loss["y"] == pytest.approx([t[0] for t in tests])
+    with torch.no_grad():  # the accuracy counted here, from the model itself
+        assert acc["y"][1] == pytest.approx((model(x_test).argmax(1) == y_test).float().mean().item())
+
+
 def check_env_of_its_own(out, server, demo):
     """The run's windows in env lr05, every step of it there; the demo's env left as it was."""
     viz = Visdom(server="http://127.0.0.1", port=server, env="lr05", raise_exceptions=True,
