@@ -257,7 +257,8 @@ def test_the_copied_fit_fills_the_windows(server, mnist_dir):
     loss, acc = json.loads(viz.get_window_data("test", env=env))["content"]["data"]
     assert loss["x"] == [0, 2] and loss["y"] == pytest.approx([t[0] for t in tests])
     with torch.no_grad():  # the accuracy counted here, from the model itself
-        assert acc["y"][1] == pytest.approx((model(x_test).argmax(1) == y_test).float().mean().item())
+        expected = (model(x_test).argmax(dim=1) == y_test).float().mean().item()
+    assert acc["y"][1] == pytest.approx(expected)
 
 
 def check_env_of_its_own(out, server, demo):
