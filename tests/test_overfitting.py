@@ -3,6 +3,7 @@ stopping keeps the best epoch, cross-validation folds cover the data; the combin
 import ast
 import contextlib
 import copy
+import functools
 import io
 import math
 import re
@@ -333,20 +334,20 @@ def check_dropout_in_train(results, out, sets):
     check_dropout_modes(r, *sets[4:])
 
 
-def check_folds(results, out, sets):
+def check_folds(results, out, sets, n=2500, margin=0.03):
     """5 folds of the first 2500 images, 1 epoch (10 steps) each here: every fold's validation
     accuracy is the test's own score of its model on that fold's 500 images (contiguous fifths);
     momentum beats plain on every fold (seed 0: plain 53.0-56.8%, momentum 64.0-68.8%); the
     printed mean +- std are those of the test's own scores (stdev: n - 1)."""
-    x, y = sets[:2]
+    x, y = torch.cat([sets[0], sets[2]]), torch.cat([sets[1], sets[3]])  # all 60000, in order
     own = {"plain": [], "momentum": []}
     for r in results:
         remedy, fold = re.fullmatch(r"(\w+) fold (\d)/5", r.name).groups()
-        val = slice(500 * (int(fold) - 1), 500 * int(fold))
+        val = slice(n // 5 * (int(fold) - 1), n // 5 * int(fold))
         own[remedy].append(own_score(r.model, x[val], y[val])[1])
         assert own[remedy][-1] == r.val_acc, r.name
     assert [len(accs) for accs in own.values()] == [5, 5]
-    assert all(m > p + 0.03 for p, m in zip(own["plain"], own["momentum"]))
+    assert all(m > p + margin for p, m in zip(own["plain"], own["momentum"]))
     for remedy, accs in own.items():
         mean, std = 100 * statistics.mean(accs), 100 * statistics.stdev(accs)
         assert (f"5-fold cross-validation of {remedy}: validation accuracy {mean:.2f}% +- "
@@ -397,3 +398,16 @@ def test_combined_recipe_clears_98_5_on_every_seed(mnist_dir, seed):
     r = overfitting.main(["--variants", "combined", "--seed", str(seed),
                           "--data-dir", str(mnist_dir)])  # exits non-zero below 98.4% itself
     assert 0.985 <= r["results"][0].test_acc < 0.995
+
+
+# The dropout and cross-validation Try: lines as written (10 epochs on all the data; the
+# early-stopping line runs as written in the fast tier): the same checks on the full budget.
+@pytest.mark.slow
+@pytest.mark.parametrize("flags, check", [
+    ("--variants dropout", check_dropout_in_train),
+    ("--variants plain,momentum --folds 5", functools.partial(check_folds, n=60000, margin=0))])
+def test_try_lines_full_budget(flags, check, mnist_dir, mnist_sets):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result = overfitting.main(flags.split() + ["--data-dir", str(mnist_dir)])
+    check(result["results"], out.getvalue(), mnist_sets)
