@@ -176,8 +176,10 @@ def fit(model, optimizer, x_train, y_train, x_test, y_test, epochs, batch_size, 
     step_losses, tests, start = [], [], time.perf_counter()
     for epoch in range(epochs):  # from 0, as the notes print it
         batches = shuffled_batches(len(x_train), batch_size, generator)
+        model.train()  # the house rule (this MLP has no dropout: no difference here)
         step_losses += train_epoch_ddp(model, optimizer, x_train, y_train, batches, epoch,
                                        rank, world_size, log_interval)
+        model.eval()
         tests.append(evaluate(model.module, x_test, y_test, batch_size, rank, world_size))
         if rank == 0:
             print_test(*tests[-1], len(x_test), batch_size)
