@@ -117,7 +117,7 @@ def main(argv=None):
                                      description="测试: accuracy, and test on step vs on epoch")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS)
     parser.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
-    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--lr", type=positive_float, default=LR)
     parser.add_argument("--eval-every", type=positive_int, default=EVAL_EVERY, help="in steps")
     parser.add_argument("--seed", type=int, default=0)
     args = parse_flags(parser, argv)
@@ -150,6 +150,9 @@ def positive_int(text, kind=int, what="integer"):
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
+
+def positive_float(text):
+    return positive_int(text, float, "number")
 
 
 if __name__ == "__main__":

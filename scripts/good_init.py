@@ -182,8 +182,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="lesson 9: why you need a good init")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--layers", type=int, default=LAYERS, help="how many times x = a @ x")
-    parser.add_argument("--width", type=int, default=N, help="the length of x, a is width x width")
+    parser.add_argument("--layers", type=positive_int, default=LAYERS, help="how many times x = a @ x")
+    parser.add_argument("--width", type=positive_int, default=N, help="the length of x, a is width x width")
     parser.add_argument("--plot", type=png_path, metavar="FILE.png",
                         help="draw the std per layer of each matrix")
     args = parse_flags(parser, argv)
@@ -208,6 +208,17 @@ def parse_flags(parser, argv):
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
+
+def positive_int(text, kind=int, what="integer"):
+    try:  # --epochs abc: this line, where argparse would say "invalid positive_int value"
+        if kind(text) > 0:
+            return kind(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
+
+def positive_float(text):
+    return positive_int(text, float, "number")
 
 def png_path(text):
     if not text.lower().endswith(".png") or not Path(text).parent.is_dir():

@@ -108,7 +108,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="1.0 linear model and gradient descent by hand")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS, help="gradient steps")
-    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--lr", type=positive_float, default=LR)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--forget-zero-grad", action="store_true",
                         help="never zero .grad in the loop: the steps use the running sum")
@@ -137,6 +137,9 @@ def positive_int(text, kind=int, what="integer"):
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
+
+def positive_float(text):
+    return positive_int(text, float, "number")
 
 
 if __name__ == "__main__":

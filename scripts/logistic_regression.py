@@ -120,7 +120,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="1.1 logistic regression with BCEWithLogitsLoss")
     parser.add_argument("--epochs", type=positive_int, default=EPOCHS, help="full-batch steps")
-    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--lr", type=positive_float, default=LR)
     parser.add_argument("--center", type=float, default=CENTER,
                         help="the classes' centres are (-c, -c) and (c, c): how far apart")
     parser.add_argument("--seed", type=int, default=0)
@@ -152,6 +152,9 @@ def positive_int(text, kind=int, what="integer"):
     except ValueError:
         pass
     raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
+
+def positive_float(text):
+    return positive_int(text, float, "number")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES,
                         help="nodes per layer, input to output")
     parser.add_argument("--samples", type=int, default=SAMPLES, help="summed into E")
-    parser.add_argument("--lr", type=float, default=LR, help="of the one SGD step")
+    parser.add_argument("--lr", type=positive_float, default=LR, help="of the one SGD step")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parse_flags(parser, argv)
     if len(args.sizes) < 3 or min(args.sizes + [args.samples]) < 1:
@@ -121,6 +121,17 @@ def parse_flags(parser, argv):
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
+
+def positive_int(text, kind=int, what="integer"):
+    try:  # --epochs abc: this line, where argparse would say "invalid positive_int value"
+        if kind(text) > 0:
+            return kind(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
+
+def positive_float(text):
+    return positive_int(text, float, "number")
 
 
 if __name__ == "__main__":

@@ -97,8 +97,8 @@ def init_stats(fan_in, fan_out):
 def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="1.4 parameter initialisation")
-    parser.add_argument("--fan-in", type=int, default=FAN_IN, help="inputs of the measured layer")
-    parser.add_argument("--fan-out", type=int, default=FAN_OUT, help="its outputs")
+    parser.add_argument("--fan-in", type=positive_int, default=FAN_IN, help="inputs of the measured layer")
+    parser.add_argument("--fan-out", type=positive_int, default=FAN_OUT, help="its outputs")
     parser.add_argument("--seed", type=int, default=0)
     args = parse_flags(parser, argv)
     torch.manual_seed(args.seed)
@@ -117,6 +117,17 @@ def parse_flags(parser, argv):
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
+
+def positive_int(text, kind=int, what="integer"):
+    try:  # --epochs abc: this line, where argparse would say "invalid positive_int value"
+        if kind(text) > 0:
+            return kind(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
+
+def positive_float(text):
+    return positive_int(text, float, "number")
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                      description="lesson 9: why PyTorch's conv init uses sqrt(5)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--kernel", type=int, default=KERNEL, help="l1's kernel size")
+    parser.add_argument("--kernel", type=positive_int, default=KERNEL, help="l1's kernel size")
     parser.add_argument("--kaiming-a", type=float, default=0.0,
                         help="the slope a of the net's kaiming_uniform_ (sqrt(5): PyTorch's)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="folder holding MNIST/raw")
@@ -271,6 +271,17 @@ def parse_flags(parser, argv):
         action.help = action.help or "default: %(default)s"
     in_kernel = "ipykernel" in sys.modules and "kernel" in Path(sys.argv[0]).name  # not %run
     return parser.parse_args([] if argv is None and in_kernel else argv)  # a kernel: defaults
+
+def positive_int(text, kind=int, what="integer"):
+    try:  # --epochs abc: this line, where argparse would say "invalid positive_int value"
+        if kind(text) > 0:
+            return kind(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be a positive {what}, got {text}")
+
+def positive_float(text):
+    return positive_int(text, float, "number")
 
 def load_mnist(data_dir, train):
     import zlib  # the official files' CRC-32: a file cut short or overwritten has another

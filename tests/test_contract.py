@@ -298,3 +298,19 @@ def test_a_bad_flag_value_is_one_line_saying_what_is_wanted(name, capsys):
             module.main([flag, value])
         err = capsys.readouterr().err.strip().splitlines()
         assert exc.value.code == 2 and err[-1].endswith(f"error: argument {flag}: {said}"), err
+
+
+# Flags that count or scale something: 0 or less is never an experiment, only a crash later on
+# (a ZeroDivisionError in param_init, a oneDNN error in why_sqrt5, SGD's "Invalid learning rate").
+MUST_BE_POSITIVE = {"--epochs", "--batch-size", "--lr", "--limit", "--log-interval", "--layers",
+                    "--width", "--kernel", "--fan-in", "--fan-out", "--samples", "--folds"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_counts_and_rates_refuse_zero_in_one_line(name, capsys):
+    module = importlib.import_module(name)
+    for flag in MUST_BE_POSITIVE & set(flag_types(name)):
+        with pytest.raises(SystemExit) as exc:
+            module.main([flag, "0"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and "error:" in err[-1] and flag in err[-1], err  # one line
