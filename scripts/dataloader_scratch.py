@@ -350,7 +350,6 @@ def main(argv=None):
     print(f"device: {args.device}")
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)  # every shuffle, on the CPU
-
     train_ds, valid_ds = to_datasets(*load_lesson_mnist(args.data_dir), args.limit, args.device)
     res = {"first5": show_dataset(train_ds, valid_ds)}
     res["sampler_in_order"], res["sampler_shuffled"] = show_samplers(train_ds, 3, generator)
