@@ -232,8 +232,9 @@ def test_ours_reaches_95_percent(mnist_dir, seed):
 
 
 # --final-relu, the notes' network (kaiming and the ReLU on the logits), 10 epochs: whether a
-# class dies depends on the draw. Of seeds 0-14, 13 recover to ~95.4% (a dead logit can come back
-# as the hidden layers move; seed 0 lost class 2 after epoch 0 and ended at 9540 on one thread)
+# class dies depends on the draw. Of seeds 0-14, 13 recover to 9481-9551 (2 threads, 2026-12-06;
+# a dead logit can come back as the hidden layers move; seed 0 lost class 2 after epoch 0 and
+# ended at 9527 on 2 threads, 9540 on one)
 # and seeds 7 and 9 keep a class dead to the end: 8654 (class 8) and 8630 (class 4), ~86%. The
 # classification notes' 9556 is a recovered draw, the details notes' 8437 (84%) a lost one.
 # The notes' figure (mean / 200): 0.0007 in the classification notes; seed 0's 0.1524 / 200
