@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, SCRIPTS, lesson_namespace, run_cells
-from test_visdom_demo import server  # noqa: F401 (a fixture: a real visdom server for visdom_demo)
+from test_visdom_demo import free_port, server  # noqa: F401 (server: a fixture, a real visdom server)
 
 ALL = sorted(p.stem for p in SCRIPTS.glob("*.py"))
 # The trainers and tools whose defaults take more than a few seconds (or reach out to npm):
@@ -25,6 +25,8 @@ SMALL = {
     "training_loop": ["--limit", "2000"],
     "visdom_assets": ["--check"],
     "visdom_demo": ["--epochs", "1", "--limit", "2000"],
+    # its default asks port 8097, where the learner's own server may run: a free port instead
+    "visdom_server": ["status"],
 }
 SHORT = [name for name in ALL if name not in SMALL]
 GUARD = 'if __name__ == "__main__":'
@@ -51,7 +53,8 @@ def test_long_script_pasted_then_main_with_flags(kernel, name, request):
     text = source(name)
     assert text.count(GUARD) == 1
     flags = SMALL[name] + (["--port", str(request.getfixturevalue("server"))]
-                           if name == "visdom_demo" else [])
+                           if name == "visdom_demo" else
+                           ["--port", str(free_port())] if name == "visdom_server" else [])
     call = f"result = main({flags!r})\nprint(type(result).__name__)"
     if name == "visdom_assets":  # --check exits 1 where the libraries are not fetched yet
         call = f"try:\n    main({flags!r})\nexcept SystemExit as e:\n    print('exit', e.code)"
@@ -62,7 +65,8 @@ def test_long_script_pasted_then_main_with_flags(kernel, name, request):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(set(SMALL) - {"visdom_assets", "visdom_demo"}))
+@pytest.mark.parametrize("name", sorted(set(SMALL) - {"visdom_assets", "visdom_demo",
+                                                      "visdom_server"}))
 def test_long_script_pasted_whole_runs_its_defaults(kernel, name):
     out, = run_cells(kernel, fresh(source(name)), timeout=1200)
     assert "Traceback" not in out, out[-2000:]
