@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import mnist_mlp
-from conftest import lesson_namespace, try_lines
+from conftest import evaluated_the_notes_way, lesson_namespace, try_lines
 
 # One epoch on the first 10000 training images (50 SGD steps, lr 0.01, batch 200), LeakyReLU.
 # Observed test accuracy: seed 0: 0.5618, seed 1: 0.5427, seed 2: 0.4747 (PyTorch's default Linear
@@ -41,24 +41,6 @@ def small_run(mnist_dir, tmp_path_factory):
 def test_small_budget_learns(small_run):
     r = small_run[0]
     assert FLOOR <= r["test_acc"] < CEILING
-
-
-def evaluated_the_notes_way(net, mnist_dir):
-    """The notes' test loop, another pipeline than the script's: torchvision's ToTensor and
-    Normalize per image, a DataLoader of batch 200, nn.CrossEntropyLoss per batch. Returns
-    (true mean loss per image, the notes' figure: batch means summed / 10000, correct)."""
-    from torchvision import datasets, transforms
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,),
-                                                                                (0.3081,))])
-    loader = torch.utils.data.DataLoader(
-        datasets.MNIST(mnist_dir, train=False, transform=transform), batch_size=200)
-    criteon, test_loss, correct = nn.CrossEntropyLoss(), 0.0, 0
-    with torch.no_grad():
-        for data, target in loader:
-            logits = net(data.view(-1, 28 * 28))
-            test_loss += criteon(logits, target).item()
-            correct += logits.argmax(dim=1).eq(target).sum().item()
-    return test_loss / len(loader), test_loss / len(loader.dataset), correct
 
 
 def test_prints_the_notes_lines_and_plots(small_run, mnist_dir):

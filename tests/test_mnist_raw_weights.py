@@ -9,7 +9,7 @@ from torch import nn
 from torch.testing import assert_close
 
 import mnist_raw_weights
-from conftest import REPO, lesson_namespace, try_lines
+from conftest import REPO, evaluated_the_notes_way, lesson_namespace, try_lines
 
 NOTES_DIR = REPO.parent / "shared" / "seeds"  # the notes, the specification (README: The notes)
 NOTES_FILES = {"details": "000", "classification": "004"}  # README's short names
@@ -50,24 +50,6 @@ def test_same_seed_same_result(small_run, mnist_dir):
     again = mnist_raw_weights.main(SMALL + ["--seed", "0", "--data-dir", str(mnist_dir)])
     assert again["test_acc"] == small_run["test_acc"]
     assert again["test_loss"] == small_run["test_loss"]
-
-
-def evaluated_the_notes_way(model, mnist_dir):
-    """The notes' test loop on `model`, another pipeline than the script's: torchvision's ToTensor
-    and Normalize per image, a DataLoader of batch 200, nn.CrossEntropyLoss per batch. Returns
-    (true mean loss per image, the notes' figure: batch means summed / 10000, correct)."""
-    from torchvision import datasets, transforms
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,),
-                                                                                (0.3081,))])
-    loader = torch.utils.data.DataLoader(
-        datasets.MNIST(mnist_dir, train=False, transform=transform), batch_size=200)
-    criteon, test_loss, correct = nn.CrossEntropyLoss(), 0.0, 0
-    with torch.no_grad():
-        for data, target in loader:
-            logits = model(data.view(-1, 28 * 28))
-            test_loss += criteon(logits, target).item()
-            correct += logits.argmax(dim=1).eq(target).sum().item()
-    return test_loss / len(loader), test_loss / len(loader.dataset), correct
 
 
 def printed_test_line(out):
