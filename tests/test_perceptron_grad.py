@@ -69,7 +69,7 @@ def check_three_outputs(out, result):
     assert result["ratio_multi"] == pytest.approx(2 / 3, abs=1e-5)
     assert f"w.grad / formula = {2 / 3:.6f}, 2/K = {2 / 3:.6f}" in out
     torch.manual_seed(0)
-    _single_output_draws = torch.randn(1, 10), torch.randn(1, 10)  # x, w of K = 1
+    torch.randn(1, 10), torch.randn(1, 10)  # drawn first: the x, w of K = 1
     x, w = torch.randn(1, 10).double().tolist()[0], torch.randn(3, 10).double().tolist()
     o = [1 / (1 + math.exp(-sum(a * b for a, b in zip(x, w_k)))) for w_k in w]
     assert "O = tensor([[" + ", ".join(f"{v:.4f}" for v in o) + "]])" in out.splitlines()

@@ -134,7 +134,7 @@ def test_train_loss_every_step(logged):
 
 
 def test_add_scalars_makes_one_run_per_line(logged):
-    result, events, run = logged["result"], logged["events"], logged["run"]
+    events, run = logged["events"], logged["run"]
     loss, steps = values(events.Scalars(f"{run}/test/loss", "test"))
     acc, acc_steps = values(events.Scalars(f"{run}/test/accuracy", "test"))
     assert steps == acc_steps == TESTED_AT

@@ -265,7 +265,7 @@ def check_env_of_its_own(out, server, demo):
     """The run's windows in env lr05, every step of it there; the demo's env left as it was."""
     viz = Visdom(server="http://127.0.0.1", port=server, env="lr05", raise_exceptions=True,
                  use_incoming_socket=False)
-    assert f"/env/lr05\n" in out
+    assert "/env/lr05\n" in out
     line = json.loads(viz.get_window_data("train_loss", env="lr05"))["content"]["data"]
     assert len(line) == 1 and line[0]["x"] == list(range(1, STEPS + 1))
     loss, acc = json.loads(viz.get_window_data("test", env="lr05"))["content"]["data"]
@@ -307,8 +307,8 @@ def test_loopback_bypasses_a_proxy(server, monkeypatch):
 # notes print no figure for it; observed test accuracy, seeds 0/1/2: 0.9341, 0.9376, 0.9374.
 @pytest.mark.slow
 def test_the_notes_recipe(server, mnist_dir):
-    r = visdom_demo.main(["--server", "http://127.0.0.1", "--port", str(server),
-                          "--env", ENV + "_full", "--data-dir", str(mnist_dir), "--device", "cpu"])
+    visdom_demo.main(["--server", "http://127.0.0.1", "--port", str(server),
+                     "--env", ENV + "_full", "--data-dir", str(mnist_dir), "--device", "cpu"])
     viz = Visdom(server="http://127.0.0.1", port=server, env=ENV + "_full",
                  raise_exceptions=True, use_incoming_socket=False)
     line = json.loads(viz.get_window_data("train_loss", env=ENV + "_full"))["content"]["data"]
