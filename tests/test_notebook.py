@@ -61,7 +61,8 @@ def test_long_script_pasted_then_main_with_flags(kernel, name, request):
     pasted, run = run_cells(kernel, fresh(text.replace(GUARD, "if False:")), call)
     assert pasted == "", pasted[-2000:]  # defining the script prints nothing and runs nothing
     assert "Traceback" not in run, run[-2000:]
-    assert run.rstrip().endswith("dict") or "visdom assets" in run, run[-2000:]
+    # "dict" on a line of its own (visdom_server may warn on stderr after it: no page libraries)
+    assert "dict" in run.splitlines() or "visdom assets" in run, run[-2000:]
 
 
 @pytest.mark.slow
